@@ -1,0 +1,1 @@
+"""Learners and baseline training recipes (installed as ``biasbench.baselines``)."""

@@ -1,0 +1,1 @@
+"""Datasets: readers of official annotation formats, clip decoding, sampling and loading."""

@@ -1,0 +1,1 @@
+"""Backbones (open_clip) and the learner contract."""

@@ -1,0 +1,1 @@
+"""The embedded synthetic static-bias world: generator, writer, tiny-CLIP pretraining."""

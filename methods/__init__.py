@@ -1,0 +1,1 @@
+"""Methods shipped with biasbench (installed as ``biasbench.methods``)."""

@@ -1,0 +1,1 @@
+"""Open-MeDe: cross-batch meta-optimization with Gaussian weight averaging."""

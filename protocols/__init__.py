@@ -1,0 +1,1 @@
+"""Protocol plugins (installed as ``biasbench.protocols``): each builds evaluation requests."""

@@ -88,7 +88,6 @@ class Registry(Generic[T]):
         known = sorted(self._entries)
         pool = known + sorted(self._aliases)
         close = difflib.get_close_matches(name, pool, n=3, cutoff=0.5)
-        close = list(dict.fromkeys(self._aliases.get(c, c) for c in close))
         raise UnknownNameError(self.kind, name, close, known)
 
     def entry(self, name: str) -> Entry:
@@ -100,7 +99,7 @@ class Registry(Generic[T]):
         if key not in self._loaded:
             module, _, attr = self._entries[key].target.partition(":")
             obj: Any = importlib.import_module(module)
-            for part in attr.split("."):
+            for part in filter(None, attr.split(".")):  # "pkg.mod:" names the module itself
                 obj = getattr(obj, part)
             self._loaded[key] = obj
         return self._loaded[key]

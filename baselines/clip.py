@@ -1,0 +1,59 @@
+"""Learner ``clip``: frozen CLIP applied frame by frame, video = mean of frame embeddings.
+
+The zero-shot reference of every paper in this area ("Frozen CLIP"). The video embedding is
+the mean of the L2-normalised frame embeddings (not re-normalised), so its logits are exactly
+the frame logits averaged over frames, as in the public baselines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from biasbench.models.backbone import BackboneSpec, create_clip, data_config_for, get_tokenizer
+from biasbench.models.learner import Learner
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """Settings of the frozen CLIP learner."""
+
+    num_frames: int = 8
+
+
+class ClipLearner(Learner):
+    """Frozen open_clip model; subclasses (vclip, ...) unfreeze or extend the visual tower."""
+
+    Settings = ClipSettings
+
+    def __init__(self, spec: BackboneSpec, settings: ClipSettings | None = None):
+        settings = settings or ClipSettings()
+        super().__init__(data_config_for(spec.arch, settings.num_frames), spec)
+        self.settings = settings
+        self.clip = create_clip(spec)
+        self._tokenizer = get_tokenizer(spec.arch)
+        self.clip.requires_grad_(False)
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C, H, W]`` -> ``[B, T, D]`` L2-normalised frame embeddings."""
+        b, t = frames.shape[:2]
+        emb = self.clip.encode_image(frames.flatten(0, 1))
+        return F.normalize(emb.float(), dim=-1).view(b, t, -1)
+
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.encode_frames(frames).mean(dim=1)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.clip.encode_text(tokens).float(), dim=-1)
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        return self._tokenizer(texts)
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.clip.logit_scale.exp().float()
+
+    def text_state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.clip.state_dict().items() if not k.startswith("visual.")}

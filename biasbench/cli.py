@@ -1,0 +1,167 @@
+"""The ``biasbench`` command: a thin shell over library calls.
+
+Heavy modules (torch, open_clip) are imported inside commands, so ``--help`` and ``list`` stay
+fast. ``main(argv)`` takes an argument list so tests can call it in-process. Exit codes: 0 ok,
+1 a run failed for a reason stated in one line (missing data, unreadable weights), 2 bad
+arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from biasbench import __version__
+from biasbench.errors import BiasbenchError, ConfigError, UnknownNameError
+
+KINDS = ("protocols", "methods", "learners", "datasets")
+
+
+class _Group(click.Group):
+    """Turns project errors into one-line messages with the right exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (UnknownNameError, ConfigError) as e:
+            raise click.UsageError(str(e), ctx) from None
+        except BiasbenchError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="biasbench")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def cli(verbose: bool) -> None:
+    """Static-bias benchmark for open-vocabulary action recognition.
+
+    \b
+    biasbench run --method frozen-clip --protocol synth-scuba
+    biasbench list protocols
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command("list")
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+def list_cmd(kind: str | None) -> None:
+    """List registered protocols, methods, learners and dataset formats."""
+    from biasbench.plugins import REGISTRIES
+
+    for k in [kind] if kind else KINDS:
+        click.echo(f"{k}:")
+        reg = REGISTRIES[k]
+        for e in reg:
+            alias = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
+            click.echo(f"  {e.name:<14} {e.summary}{alias}")
+
+
+@cli.command()
+@click.option("--method", "-m", required=True, help="Method name (see `biasbench list methods`).")
+@click.option("--protocol", "-p", required=True, help="Protocol name.")
+@click.option("--learner", "-l", default=None, help="Learner (default: the method's own).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML/JSON file with run settings (command line wins).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any setting, e.g. --set eval.temporal_views=1 (repeatable).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder holding the datasets in their official layouts.")
+@click.option("--out", default=None, help="Where run records go (default: runs/).")
+@click.option("--seed", type=int, default=None, help="Random seed (default 0).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def run(method, protocol, learner, config_file, sets, data_root, out, seed, quiet) -> None:
+    """Train (if the method trains) and score METHOD on PROTOCOL; print the results table."""
+    from biasbench.config import RunConfig, apply_overrides, from_dict, load_config_file
+    from biasbench.plugins import LEARNERS, METHODS, PROTOCOLS
+
+    # validate names before anything heavy happens
+    METHODS.canonical(method)
+    PROTOCOLS.canonical(protocol)
+    if learner:
+        LEARNERS.canonical(learner)
+    cfg = from_dict(load_config_file(config_file)) if config_file else RunConfig()
+    cli_values = {"method": method, "protocol": protocol, "learner": learner,
+                  "data_root": data_root, "out": out, "seed": seed}
+    cfg = apply_overrides(cfg, {k: v for k, v in cli_values.items() if v is not None})
+    cfg = apply_overrides(cfg, list(sets))
+
+    from biasbench.harness import run as run_harness
+    from biasbench.reports.table import metrics_table
+
+    outcome = run_harness(cfg, progress=not quiet)
+    title = f"{cfg.protocol} · {cfg.method} · {cfg.learner} · seed {cfg.seed}"
+    if outcome.reused:
+        title += " (complete run found; not recomputed)"
+    click.echo(metrics_table(title, outcome.metrics, outcome.embedded, str(outcome.path)).to_text())
+    if outcome.unreadable:
+        click.echo(f"{outcome.unreadable} unreadable inputs skipped; listed in "
+                   f"{outcome.path / 'sets.json'}", err=True)
+
+
+@cli.group()
+def world() -> None:
+    """The embedded synthetic static-bias world."""
+
+
+@world.command("build")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a WorldConfig field, e.g. --set seed=1.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+def world_build(sets, cache_dir) -> None:
+    """Generate the world and pretrain its tiny CLIP (cached; instant when built)."""
+    from biasbench.config import parse_assignment, settings_from
+    from biasbench.world.build import build_world
+    from biasbench.world.config import WorldConfig
+
+    overrides = {}
+    for s in sets:
+        path, value = parse_assignment(s)
+        overrides[".".join(path)] = value
+    cfg = settings_from(WorldConfig, overrides, "world")
+    paths = build_world(cfg, Path(cache_dir) if cache_dir else None, progress=True)
+    click.echo(f"world ready: {paths.root}")
+
+
+@cli.group()
+def data() -> None:
+    """Inspect and check datasets."""
+
+
+@data.command("inspect")
+@click.option("--format", "fmt", required=True, help="Reader format (see `biasbench list datasets`).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def data_inspect(fmt: str, paths) -> None:
+    """Print a JSON summary of what the FORMAT reader parsed from PATHS."""
+    from biasbench.plugins import DATASETS
+
+    reader = DATASETS.get(fmt)
+    sets = reader.inspect([Path(p) for p in paths])
+    click.echo(json.dumps([vs.summary() for vs in sets], indent=2, default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of exiting when called with ``argv``."""
+    try:
+        cli.main(args=argv, prog_name="biasbench", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.UsageError as e:  # bad arguments: one line, exit code 2
+        click.echo(f"error: {e.format_message()}", err=True)
+        return 2
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

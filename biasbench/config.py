@@ -1,0 +1,185 @@
+"""The run configuration: one object built from defaults < config file < command line.
+
+Everything that changes a number is a field here and is written, resolved, into the run
+record. ``--set a.b=value`` addresses nested fields; values are parsed as YAML scalars/lists.
+Method-, learner- and protocol-specific settings live in free-form dicts that the plugin
+validates against its own frozen settings dataclass (see :func:`settings_from`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from biasbench.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation settings the papers differ on; recorded in every run."""
+
+    temporal_views: int = 3
+    spatial_views: int = 1
+    aggregation: str = "sum_logits"  # or "sum_softmax" (ViFi-CLIP)
+    templates: str | None = None  # template set name; None = the protocol's default
+    batch_size: int = 16
+    store_embeddings: bool = False  # keep video embeddings for t-SNE (reports)
+
+
+@dataclass
+class RunConfig:
+    """A complete, serialisable description of one run."""
+
+    method: str = "zero-shot"
+    protocol: str = "synth-scuba"
+    learner: str | None = None  # None: the method's default learner
+    seed: int = 0
+    out: str = "runs"
+    data_root: str | None = None
+    device: str = "auto"
+    num_workers: int | str = "auto"
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    backbone: dict[str, Any] = field(default_factory=dict)  # arch / weights overrides
+    learner_cfg: dict[str, Any] = field(default_factory=dict)
+    method_cfg: dict[str, Any] = field(default_factory=dict)
+    protocol_cfg: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # per-dataset roots and list files
+    world: dict[str, Any] = field(default_factory=dict)  # embedded-world overrides
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def config_hash(self) -> str:
+        """Hash of everything that changes results (output folder and workers excluded)."""
+        d = self.to_dict()
+        for k in ("out", "num_workers"):
+            d.pop(k)
+        d["eval"].pop("batch_size")
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:10]
+
+
+def parse_assignment(text: str) -> tuple[list[str], Any]:
+    """``"a.b=3"`` -> (["a", "b"], 3). Values are YAML (numbers, bools, lists, null)."""
+    import yaml
+
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set has an empty key in {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):  # YAML 1.1 reads "1e-5" as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return key.split("."), value
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any] | list[str]) -> RunConfig:
+    """Return a copy of ``cfg`` with nested overrides (a dict or ``key=value`` strings)."""
+    data = cfg.to_dict()
+    items: list[tuple[list[str], Any]]
+    if isinstance(overrides, dict):
+        items = list(_flatten(overrides))
+    else:
+        items = [parse_assignment(s) for s in overrides]
+    for path, value in items:
+        _assign(data, path, value)
+    return from_dict(data)
+
+
+def _flatten(d: dict[str, Any], prefix: tuple[str, ...] = ()):
+    for k, v in d.items():
+        # dicts under free-form fields are assigned whole at their leaves too
+        if isinstance(v, dict) and v:
+            yield from _flatten(v, (*prefix, k))
+        else:
+            yield [*prefix, k], v
+
+
+FREE_FORM = {"backbone", "learner_cfg", "method_cfg", "protocol_cfg", "data", "world"}
+SHORT_NAMES = {"learner": "learner_cfg", "method": "method_cfg", "protocol": "protocol_cfg"}
+
+
+def _assign(data: dict[str, Any], path: list[str], value: Any) -> None:
+    head = path[0]
+    if len(path) > 1 and head in SHORT_NAMES:  # --set method.lr=1e-5 -> method_cfg.lr
+        head = SHORT_NAMES[head]
+    if head not in data:
+        raise ConfigError(f"unknown setting {'.'.join(path)!r}; top-level keys: {sorted(data)}")
+    if len(path) == 1:
+        data[head] = value
+        return
+    node = data[head]
+    if not isinstance(node, dict):
+        raise ConfigError(f"setting {head!r} is not a group; cannot set {'.'.join(path)!r}")
+    if head == "eval" and path[1] not in node:
+        raise ConfigError(f"unknown setting eval.{path[1]}; known: {sorted(node)}")
+    for part in path[1:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"setting {'.'.join(path)!r} goes through a non-group value")
+    node[path[-1]] = value
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from a (possibly partial) dict, rejecting unknown keys."""
+    known = {f.name for f in fields(RunConfig)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+    d = dict(data)
+    if "eval" in d and isinstance(d["eval"], dict):
+        d["eval"] = settings_from(EvalConfig, d["eval"], "eval")
+    return RunConfig(**d)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file into a dict (validated later by from_dict)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML/JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level")
+    return data
+
+
+def settings_from(cls: type[T], values: dict[str, Any], where: str) -> T:
+    """Instantiate a settings dataclass from a dict, with a clear error for unknown keys/types."""
+    names = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ConfigError(f"unknown {where} settings {sorted(unknown)}; known: {sorted(names)}")
+    out = {}
+    for k, v in values.items():
+        default = getattr(cls, k, None) if not callable(getattr(cls, k, None)) else None
+        if isinstance(default, bool) and not isinstance(v, bool):
+            raise ConfigError(f"{where}.{k} expects true/false, got {v!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise ConfigError(f"{where}.{k} expects a number, got {v!r}")
+            v = type(default)(v) if isinstance(default, float) else v
+        out[k] = v
+    return cls(**out)
+
+
+def settings_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)

@@ -1,0 +1,48 @@
+"""The method contract: a training recipe applied to a learner (DESIGN.md, "Method").
+
+A method names its default learner, says whether it trains, and turns a learner plus a
+training request into the model that gets evaluated. Model-agnostic methods work with any
+learner exposing ``trainable_parameters()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from biasbench.models.learner import Learner
+
+if TYPE_CHECKING:
+    from protocols.base import TrainRequest  # noqa: F401
+
+
+@dataclass
+class FitContext:
+    """What a training method gets from the harness besides the data."""
+
+    run_dir: Path
+    seed: int
+    device: str
+    num_workers: int
+    progress: bool = True
+    family: str = "xd"
+
+
+class Method:
+    """Base class of methods. ``fit`` returns the learner to evaluate (possibly a new one)."""
+
+    name: ClassVar[str]
+    trains: ClassVar[bool] = True
+    default_learner: ClassVar[str] = "vclip"
+
+    @dataclass(frozen=True)
+    class Settings:
+        """Method settings (subclasses define their own frozen dataclass)."""
+
+    def __init__(self, settings: Any = None):
+        self.settings = settings if settings is not None else self.Settings()
+
+    def fit(self, learner: Learner, train: Any, ctx: FitContext) -> Learner:
+        """Train ``learner`` on ``train`` (a TrainRequest) and return the model to evaluate."""
+        raise NotImplementedError

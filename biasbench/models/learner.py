@@ -1,0 +1,83 @@
+"""The learner contract every video learner implements (see DESIGN.md, "Learner").
+
+A learner is an architecture on a CLIP backbone: it maps clips ``[B, T, C, H, W]`` and
+tokenised prompts to a shared embedding space, and says which inputs it wants. Methods
+(training recipes) and the harness only use this contract, so any registered learner can be
+trained by any method and scored by any protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from biasbench.models.backbone import BackboneSpec, DataConfig
+
+
+class Learner(nn.Module):
+    """Base class. Subclasses implement ``encode_video``, ``encode_text`` and ``tokenize``."""
+
+    #: whether the paper starts this learner exactly at CLIP (checked by contract tests)
+    starts_at_clip: ClassVar[bool] = True
+
+    def __init__(self, data_config: DataConfig, spec: BackboneSpec | None = None):
+        super().__init__()
+        self.data_config = data_config
+        self.spec = spec
+
+    # -- the contract --------------------------------------------------------------------
+    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C, H, W]`` normalised pixels -> ``[B, D]`` video embeddings."""
+        raise NotImplementedError
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[K, L]`` token ids -> ``[K, D]`` L2-normalised text embeddings."""
+        raise NotImplementedError
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        """Prompts -> token ids for :meth:`encode_text`."""
+        raise NotImplementedError
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        """The temperature multiplying cosine similarities (CLIP's exp(logit_scale))."""
+        raise NotImplementedError
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters a training method may update (empty for frozen learners)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # -- helpers shared by all learners --------------------------------------------------
+    def logits(self, video_emb: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
+        """Scaled cosine logits ``[B, K]`` of video embeddings against a text classifier."""
+        return self.logit_scale * video_emb @ classifier.t()
+
+    def text_identity(self) -> str:
+        """A hash of the text-side weights: the key of cached text classifiers."""
+        h = hashlib.sha256(type(self).__name__.encode())
+        for name, t in sorted(self.text_state().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def text_state(self) -> dict[str, torch.Tensor]:
+        """The tensors that determine ``encode_text`` (default: all; override to narrow)."""
+        return dict(self.state_dict())
+
+    def describe(self) -> dict[str, Any]:
+        """Identity for run records: class, backbone (arch, weights), parameter counts."""
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.trainable_parameters())
+        return {
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "arch": self.spec.arch if self.spec else None,
+            "weights": self.spec.weights if self.spec else None,
+            "params_total": total,
+            "params_trainable": trainable,
+            "data_config": vars(self.data_config).copy()
+            if hasattr(self.data_config, "__dict__")
+            else self.data_config,
+        }

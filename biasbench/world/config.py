@@ -1,0 +1,124 @@
+"""Every knob of the embedded world in one frozen dataclass, and the world's content id.
+
+The id names the cache folder: two configs that differ in any field build different worlds,
+and bumping :data:`FORMAT_VERSION` (when the generator or the on-disk layout changes)
+invalidates every cached world at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from biasbench.errors import ConfigError
+
+FORMAT_VERSION = 1
+
+IN_CONTEXT_FAMILIES = ("beach", "forest", "city", "desert", "mountains", "field", "room")
+PALETTES = ("sunny", "dusk", "night", "foggy")
+HELD_OUT_FAMILIES = ("striped wall", "checkered wall", "cloudy sky", "bubbles")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The embedded static-bias world: what is generated, how, and how the tiny CLIP learns.
+
+    Scenes are ``family x palette``; each action gets one of them as its home scene and
+    appears there with probability ``p_home`` in the in-context splits. Out-of-context
+    (SCUBA-like) videos re-render the first ``oc_test_per_class`` in-context test videos of
+    each class on ``scuba_variants`` backgrounds from ``held_out_families``.
+    """
+
+    seed: int = 0
+    # video geometry
+    frame_size: int = 64
+    num_frames: int = 16
+    fps: int = 8
+    actor_size: int = 12  # nominal actor diameter in pixels; each video draws 0.75..1.25 x
+    # vocabulary and scenes
+    num_classes: int = 28
+    scene_families: tuple[str, ...] = IN_CONTEXT_FAMILIES
+    palettes: tuple[str, ...] = PALETTES
+    held_out_families: tuple[str, ...] = HELD_OUT_FAMILIES
+    p_home: float = 0.9
+    # split sizes (videos per class)
+    ic_train_per_class: int = 40
+    ic_test_per_class: int = 15
+    oc_test_per_class: int = 15
+    scuba_variants: int = 2
+    clips_per_group: int = 5  # UCF101-style naming: v_<Class>_g<GG>_c<CC>
+    # video encoding
+    crf: int = 17
+    jpeg_quality: int = 95
+    # tiny CLIP pretraining on single frames with captions
+    clip_arch: str = "biasbench-tiny-p8-64"
+    pretrain_steps: int = 220
+    pretrain_batch: int = 128
+    pretrain_lr: float = 1e-3
+    pretrain_weight_decay: float = 0.1
+    pretrain_warmup: int = 20
+    pretrain_frames_per_video: int = 8  # frames kept per ic-train video for pretraining
+    pretrain_generic_images: int = 1500  # action-free scene images (all families incl. held-out)
+    pretrain_generic_fraction: float = 0.25  # share of each batch drawn from those
+
+    def __post_init__(self) -> None:
+        problems = []
+        n_scenes = len(self.scene_families) * len(self.palettes)
+        if not 2 <= self.num_classes <= n_scenes:
+            problems.append(f"num_classes must be in 2..{n_scenes} (families x palettes)")
+        if not 0.0 <= self.p_home <= 1.0:
+            problems.append("p_home must be in [0, 1]")
+        if self.oc_test_per_class > self.ic_test_per_class:
+            problems.append("oc_test_per_class cannot exceed ic_test_per_class (OC re-renders IC test)")
+        if not 1 <= self.scuba_variants <= len(self.held_out_families):
+            problems.append(f"scuba_variants must be in 1..{len(self.held_out_families)}")
+        if set(self.held_out_families) & set(self.scene_families):
+            problems.append("held-out families must differ from in-context families")
+        if self.frame_size < 32 or self.num_frames < 4:
+            problems.append("frame_size >= 32 and num_frames >= 4 required")
+        if self.ic_train_per_class < 1 or self.ic_test_per_class < 1 or self.clips_per_group < 1:
+            problems.append("videos per class and clips_per_group must be >= 1")
+        if self.pretrain_frames_per_video > self.num_frames:
+            problems.append("pretrain_frames_per_video cannot exceed num_frames")
+        if problems:
+            raise ConfigError("invalid WorldConfig: " + "; ".join(problems))
+
+    @classmethod
+    def small(cls, **overrides: Any) -> WorldConfig:
+        """A reduced world for tests: 8 classes, few videos, a short pretraining (~30 s)."""
+        small = dict(
+            num_classes=8,
+            ic_train_per_class=16,
+            ic_test_per_class=8,
+            oc_test_per_class=8,
+            scuba_variants=1,
+            pretrain_steps=80,
+            pretrain_batch=64,
+            pretrain_lr=2e-3,
+            pretrain_warmup=8,
+            pretrain_generic_images=300,
+        )
+        return cls(**{**small, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorldConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error (a config from another version)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown WorldConfig fields: {unknown}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+def world_id(cfg: WorldConfig) -> str:
+    """A short content hash of the config and the format version (names the cache folder)."""
+    payload = json.dumps({"format": FORMAT_VERSION, "config": cfg.to_dict()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]

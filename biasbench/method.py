@@ -7,6 +7,7 @@ learner exposing ``trainable_parameters()``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +28,9 @@ class FitContext:
     num_workers: int
     progress: bool = True
     family: str = "xd"
+    #: optional per-epoch evaluation supplied by the harness (paper Fig. 3 curves):
+    #: ``evaluate(learner, epoch) -> {set key: {"top1": ..., "top5": ..., "n": ...}}``
+    evaluate: Callable[[Learner, int], dict[str, dict[str, float]]] | None = None
 
 
 class Method:

@@ -52,8 +52,9 @@ class VideoFile:
 class FrameFolder:
     """A rawframe folder whose frame k (1-based) is ``frame_template.format(k)``.
 
-    ``num_frames`` is taken as given (rawframe lists record it) or counted as the run of
-    consecutive frame files from 1.
+    ``num_frames`` is taken as given (rawframe lists record it) or, when first asked for,
+    counted as the run of consecutive frame files from 1. Reading needs no count: a missing
+    frame is reported by its file name.
     """
 
     def __init__(
@@ -62,27 +63,31 @@ class FrameFolder:
         frame_template: str = DEFAULT_FRAME_TEMPLATE,
         num_frames: int | None = None,
     ):
-        self.path, self.template = Path(path), frame_template
+        self.path, self.template, self._num_frames = Path(path), frame_template, num_frames
         if not self.path.is_dir():
             raise UnreadableInputError(self.path, "no such frame folder")
-        self.num_frames = num_frames if num_frames is not None else self._count()
-        if self.num_frames <= 0:
-            raise UnreadableInputError(
-                self.path, f"no frames named like {frame_template.format(1)!r}"
-            )
+        if num_frames is not None and num_frames <= 0:
+            raise UnreadableInputError(self.path, f"annotation gives {num_frames} frames")
 
-    def _count(self) -> int:
-        names = set(os.listdir(self.path))
-        n = 0
-        while self.template.format(n + 1) in names:
-            n += 1
-        return n
+    @property
+    def num_frames(self) -> int:
+        if self._num_frames is None:
+            names = set(os.listdir(self.path))
+            n = 0
+            while self.template.format(n + 1) in names:
+                n += 1
+            if n == 0:
+                raise UnreadableInputError(
+                    self.path, f"no frames named like {self.template.format(1)!r}"
+                )
+            self._num_frames = n
+        return self._num_frames
 
     def read(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Frames at 0-based ``indices``; index k is file ``frame_template.format(k + 1)``."""
         from PIL import Image
 
-        unique, inverse = _unique(indices, self.num_frames, self.path)
+        unique, inverse = _unique(indices, self._num_frames, self.path)
         frames = []
         for k in unique.tolist():
             file = self.path / self.template.format(k + 1)
@@ -178,14 +183,16 @@ class FrameCache:
 
 
 def _unique(
-    indices: Sequence[int] | np.ndarray, total: int, path: str | Path
+    indices: Sequence[int] | np.ndarray, total: int | None, path: str | Path
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct indices and how to expand them back; checks the range when known."""
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     if idx.size == 0:
         raise ValueError("no frame indices requested")
-    outside = idx[(idx < 0) | (idx >= total)]
-    if outside.size:
-        raise UnreadableInputError(path, f"frame index {outside[0]} outside 0..{total - 1}")
+    if idx.min() < 0:
+        raise ValueError(f"negative frame index {idx.min()}")
+    if total is not None and idx.max() >= total:
+        raise UnreadableInputError(path, f"frame index {idx.max()} outside 0..{total - 1}")
     return np.unique(idx, return_inverse=True)
 
 

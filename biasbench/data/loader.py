@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -161,6 +162,25 @@ def collate_clips(batch: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class EpochShuffle(Sampler[int]):
+    """A permutation of the dataset drawn from ``(seed, dataset.epoch)``.
+
+    Unlike a shared generator (which a DataLoader also draws worker seeds from, differently
+    with and without persistent workers), this gives the same order for any worker count and
+    after resuming at an epoch. ``ClipDataset.set_epoch`` selects the order and the clips.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self) -> Iterator[int]:
+        epoch = int(getattr(self.dataset, "epoch", 0))
+        return iter(np.random.default_rng([self.seed, epoch]).permutation(len(self)).tolist())
+
+
 def auto_num_workers(num_batches: int | None = None) -> int:
     """Loader workers for this process: up to 4, leaving one core for the main process.
 
@@ -191,13 +211,16 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader of :func:`collate_clips` batches, reproducible from ``seed``.
 
-    The shuffle order comes from a generator seeded with ``seed``; with a ``sampler`` (e.g.
-    a DistributedSampler) the sampler decides the order and ``shuffle`` must be False.
+    ``shuffle`` uses :class:`EpochShuffle` (order from ``seed`` and the dataset's epoch); with
+    a ``sampler`` (e.g. a DistributedSampler) the sampler decides the order and ``shuffle``
+    must be False. Worker base seeds come from a generator seeded with ``seed``.
     Workers are persistent (no re-fork per epoch; :meth:`ClipDataset.set_epoch` still reaches
     them), single-threaded, and keep ``PREFETCH_FACTOR`` batches each in flight.
     """
     if sampler is not None and shuffle:
         raise ValueError("pass shuffle=False with a sampler: the sampler decides the order")
+    if shuffle:
+        sampler = EpochShuffle(dataset, seed)
     if num_workers == "auto":
         num_workers = auto_num_workers(-(-len(dataset) // batch_size))
     extra: dict[str, Any] = {}
@@ -210,7 +233,6 @@ def make_loader(
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
         sampler=sampler,
         num_workers=num_workers,
         collate_fn=collate_clips,

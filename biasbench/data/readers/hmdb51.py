@@ -66,18 +66,24 @@ def read_hmdb51(
     if split not in (1, 2, 3):
         raise ValueError(f"HMDB51 split must be 1, 2 or 3, not {split}")
     n = 1 if subset == "full" else split
-    folder = Path(split_dir) if split_dir else next(
-        (root / d for d in SPLIT_DIRS if split_files(root / d, n)), None
+    folder = (
+        Path(split_dir)
+        if split_dir
+        else next((root / d for d in SPLIT_DIRS if split_files(root / d, n)), None)
     )
     files = split_files(folder, n) if folder else {}
-    require("hmdb51", root, LAYOUT, {f"<class>_test_split{n}.txt": next(iter(files.values()), None)})
+    require(
+        "hmdb51", root, LAYOUT, {f"<class>_test_split{n}.txt": next(iter(files.values()), None)}
+    )
     name = "full" if subset == "full" else f"{subset}{split}"
     return read_hmdb51_files(
         files, root=root, subset=subset, split=name, label_map=label_map, check_files=check_files
     )
 
 
-def _class_order(classes: list[str], label_map: LabelMap, problems: Problems) -> tuple[list[str], str]:
+def _class_order(
+    classes: list[str], label_map: LabelMap, problems: Problems
+) -> tuple[list[str], str]:
     if label_map is None:
         return [c.replace("_", " ") for c in sorted(classes)], "alphabetical by class folder"
     names = load_label_map(label_map) if isinstance(label_map, (str, Path)) else list(label_map)
@@ -152,9 +158,7 @@ def inspect(paths: list[Path]) -> list[VideoSet]:
     """
     paths = [Path(p) for p in paths]
     found = gather(paths, lambda p: bool(_SPLIT_NAME.match(p.name)))
-    label_map = next(
-        (p for p in paths if p.is_file() and not _SPLIT_NAME.match(p.name)), None
-    )
+    label_map = next((p for p in paths if p.is_file() and not _SPLIT_NAME.match(p.name)), None)
     by_split: dict[int, dict[str, Path]] = collections.defaultdict(dict)
     for p in found:
         if m := _SPLIT_NAME.match(p.name):

@@ -44,8 +44,10 @@ def cli(verbose: bool) -> None:
     biasbench run --method frozen-clip --protocol synth-scuba
     biasbench list protocols
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 @cli.command("list")
@@ -66,12 +68,26 @@ def list_cmd(kind: str | None) -> None:
 @click.option("--method", "-m", required=True, help="Method name (see `biasbench list methods`).")
 @click.option("--protocol", "-p", required=True, help="Protocol name.")
 @click.option("--learner", "-l", default=None, help="Learner (default: the method's own).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="YAML/JSON file with run settings (command line wins).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override any setting, e.g. --set eval.temporal_views=1 (repeatable).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Folder holding the datasets in their official layouts.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML/JSON file with run settings (command line wins).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any setting, e.g. --set eval.temporal_views=1 (repeatable).",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder holding the datasets in their official layouts.",
+)
 @click.option("--out", default=None, help="Where run records go (default: runs/).")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -86,8 +102,14 @@ def run(method, protocol, learner, config_file, sets, data_root, out, seed, quie
     if learner:
         LEARNERS.canonical(learner)
     cfg = from_dict(load_config_file(config_file)) if config_file else RunConfig()
-    cli_values = {"method": method, "protocol": protocol, "learner": learner,
-                  "data_root": data_root, "out": out, "seed": seed}
+    cli_values = {
+        "method": method,
+        "protocol": protocol,
+        "learner": learner,
+        "data_root": data_root,
+        "out": out,
+        "seed": seed,
+    }
     cfg = apply_overrides(cfg, {k: v for k, v in cli_values.items() if v is not None})
     cfg = apply_overrides(cfg, list(sets))
 
@@ -100,8 +122,11 @@ def run(method, protocol, learner, config_file, sets, data_root, out, seed, quie
         title += " (complete run found; not recomputed)"
     click.echo(metrics_table(title, outcome.metrics, outcome.embedded, str(outcome.path)).to_text())
     if outcome.unreadable:
-        click.echo(f"{outcome.unreadable} unreadable inputs skipped; listed in "
-                   f"{outcome.path / 'sets.json'}", err=True)
+        click.echo(
+            f"{outcome.unreadable} unreadable inputs skipped; listed in "
+            f"{outcome.path / 'sets.json'}",
+            err=True,
+        )
 
 
 @cli.group()
@@ -110,8 +135,13 @@ def world() -> None:
 
 
 @world.command("build")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override a WorldConfig field, e.g. --set seed=1.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a WorldConfig field, e.g. --set seed=1.",
+)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 def world_build(sets, cache_dir) -> None:
     """Generate the world and pretrain its tiny CLIP (cached; instant when built)."""
@@ -134,7 +164,9 @@ def data() -> None:
 
 
 @data.command("inspect")
-@click.option("--format", "fmt", required=True, help="Reader format (see `biasbench list datasets`).")
+@click.option(
+    "--format", "fmt", required=True, help="Reader format (see `biasbench list datasets`)."
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 def data_inspect(fmt: str, paths) -> None:
     """Print a JSON summary of what the FORMAT reader parsed from PATHS."""

@@ -84,11 +84,16 @@ class DataContext:
     def world(self) -> WorldPaths:
         """The embedded world, built (and cached) on first use."""
         if self._world is None:
+            from biasbench.config import settings_from
             from biasbench.world.build import build_world
             from biasbench.world.config import WorldConfig
 
-            from biasbench.config import settings_from
-
-            cfg = settings_from(WorldConfig, self.world_overrides, "world")
+            overrides = dict(self.world_overrides)
+            preset = overrides.pop("preset", "default")
+            if preset not in ("default", "small"):
+                raise ConfigError(f"world.preset must be 'default' or 'small', not {preset!r}")
+            base = WorldConfig.small() if preset == "small" else WorldConfig()
+            values = {**base.to_dict(), **overrides}
+            cfg = WorldConfig.from_dict(settings_from(WorldConfig, values, "world").to_dict())
             self._world = build_world(cfg, progress=self.progress)
         return self._world

@@ -83,9 +83,13 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
     cfg.learner = learner_name
 
     data = DataContext.from_config(cfg, progress=progress)
-    episodes = protocol.episodes(data, with_train=method.trains)  # fails fast (missing data) before anything heavy
+    episodes = protocol.episodes(
+        data, with_train=method.trains
+    )  # fails fast (missing data) before anything heavy
     spec = protocol.backbone(data)
-    spec = BackboneSpec(cfg.backbone.get("arch", spec.arch), cfg.backbone.get("weights", spec.weights))
+    spec = BackboneSpec(
+        cfg.backbone.get("arch", spec.arch), cfg.backbone.get("weights", spec.weights)
+    )
     tmpl = templates(cfg.eval.templates or protocol.templates_for(data))
     device = resolve_device(cfg.device)
     workers = resolve_workers(cfg.num_workers)
@@ -99,11 +103,19 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
         "embedded_world": protocol.embedded,
         "episodes": {
             ep.name: {
-                "train": None if ep.train is None else {"videos": len(ep.train.videoset),
-                                                        **ep.train.info},
-                "evals": {r.key: {"videos": len(r.videoset), "context": r.context,
-                                  "repeat_one_frame": r.repeat_one_frame,
-                                  **r.videoset.info, **r.info} for r in ep.evals},
+                "train": None
+                if ep.train is None
+                else {"videos": len(ep.train.videoset), **ep.train.info},
+                "evals": {
+                    r.key: {
+                        "videos": len(r.videoset),
+                        "context": r.context,
+                        "repeat_one_frame": r.repeat_one_frame,
+                        **r.videoset.info,
+                        **r.info,
+                    }
+                    for r in ep.evals
+                },
             }
             for ep in episodes
         },
@@ -123,8 +135,9 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
         torch.manual_seed(seed)
         learner = build_learner(learner_name, spec, cfg.learner_cfg).to(device)
         if method.trains and ep.train is not None:
-            ctx = FitContext(path / "train" / ep.name, seed, device, workers, progress,
-                             ep.train.family)
+            ctx = FitContext(
+                path / "train" / ep.name, seed, device, workers, progress, ep.train.family
+            )
             learner = method.fit(learner, ep.train, ctx)
         results[ep.name] = {}
         for req in ep.evals:

@@ -192,8 +192,15 @@ def _predictions_csv(result: SetResult) -> bytes:
     names = result.class_names
     for vid, lab, top in zip(result.ids, result.labels.tolist(), order, strict=True):
         w.writerow(
-            [vid, lab, names[lab], int(top[0]), names[top[0]], " ".join(map(str, top)),
-             int(top[0] == lab)]
+            [
+                vid,
+                lab,
+                names[lab],
+                int(top[0]),
+                names[top[0]],
+                " ".join(map(str, top)),
+                int(top[0] == lab),
+            ]
         )
     return out.getvalue().encode()
 

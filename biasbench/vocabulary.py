@@ -80,9 +80,7 @@ def build_classifier(
 ) -> torch.Tensor:
     """``[K, D]`` classifier: per class, mean of normalised prompt embeddings, re-normalised."""
     texts = prompts(class_names, template_list)
-    key = hashlib.sha256(
-        (learner.text_identity() + json.dumps(texts)).encode()
-    ).hexdigest()[:24]
+    key = hashlib.sha256((learner.text_identity() + json.dumps(texts)).encode()).hexdigest()[:24]
     if key in _MEMORY:
         return _MEMORY[key].to(device)
     path = cache_dir() / f"{key}.pt"

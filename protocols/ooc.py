@@ -21,16 +21,29 @@ def ooc_metrics(sets: dict[str, SetResult], prefix: str = "") -> list[Metric]:
         Metric(f"{prefix}ic_top5", ic.top5(), n=ic.n),
         Metric(f"{prefix}oc_top1", oc.top1(), n=oc.n),
         Metric(f"{prefix}oc_top5", oc.top5(), n=oc.n),
-        Metric(f"{prefix}hm_top1", M.harmonic_mean(ic.top1(), oc.top1()), n=min(ic.n, oc.n),
-               note="harmonic mean of ic_top1 and oc_top1"),
+        Metric(
+            f"{prefix}hm_top1",
+            M.harmonic_mean(ic.top1(), oc.top1()),
+            n=min(ic.n, oc.n),
+            note="harmonic mean of ic_top1 and oc_top1",
+        ),
     ]
     if SCUFO in sets:
         fo = sets[SCUFO]
         contrasted, pairs = M.contrasted_accuracy(oc.correct_by_id(1), fo.correct_by_id(1))
         out += [
-            Metric(f"{prefix}scufo_top1", fo.top1(), higher_is_better=False, n=fo.n,
-                   note="one frame repeated; a motion-reliant model should fail it"),
-            Metric(f"{prefix}contrasted", contrasted, n=pairs,
-                   note="share of videos right on SCUBA and wrong on SCUFO (paired by id)"),
+            Metric(
+                f"{prefix}scufo_top1",
+                fo.top1(),
+                higher_is_better=False,
+                n=fo.n,
+                note="one frame repeated; a motion-reliant model should fail it",
+            ),
+            Metric(
+                f"{prefix}contrasted",
+                contrasted,
+                n=pairs,
+                note="share of videos right on SCUBA and wrong on SCUFO (paired by id)",
+            ),
         ]
     return out

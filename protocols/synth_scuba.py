@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from biasbench.datactx import DataContext
 from biasbench.models.backbone import BackboneSpec
-from biasbench.protocols.base import DatasetNeed, EvalRequest, Episode, Protocol, TrainRequest
+from biasbench.protocols.base import DatasetNeed, Episode, EvalRequest, Protocol, TrainRequest
 from biasbench.protocols.ooc import IC, OC, SCUFO, ooc_metrics
 from biasbench.results import Metric, SetResult
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from biasbench.datactx import DataContext
-from biasbench.protocols.base import DatasetNeed, EvalRequest, Episode, Protocol, TrainRequest
+from biasbench.protocols.base import DatasetNeed, Episode, EvalRequest, Protocol, TrainRequest
 from biasbench.protocols.ooc import IC, OC, SCUFO, ooc_metrics
 from biasbench.results import Metric, SetResult
 

@@ -39,12 +39,15 @@ class Table:
 
     def to_text(self) -> str:
         body = self.cells()
-        widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
-                  for i, h in enumerate(self.columns)]
+        widths = [
+            max(len(h), *(len(r[i]) for r in body)) if body else len(h)
+            for i, h in enumerate(self.columns)
+        ]
 
         def line(cells: list[str]) -> str:
             return "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
             ).rstrip()
 
         out = [self.title] if self.title else []

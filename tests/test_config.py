@@ -11,7 +11,13 @@ from biasbench.errors import ConfigError
 def test_set_parses_yaml_values_and_short_group_names():
     cfg = apply_overrides(
         RunConfig(),
-        ["eval.temporal_views=1", "method.lr=1e-5", "seed=3", "data.ucf101.root=/x", "eval.store_embeddings=true"],
+        [
+            "eval.temporal_views=1",
+            "method.lr=1e-5",
+            "seed=3",
+            "data.ucf101.root=/x",
+            "eval.store_embeddings=true",
+        ],
     )
     assert cfg.eval.temporal_views == 1 and cfg.eval.store_embeddings is True
     assert cfg.method_cfg == {"lr": 1e-5}

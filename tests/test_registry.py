@@ -68,7 +68,9 @@ def test_entry_point_plugins_are_discovered(monkeypatch):
 
     import biasbench.registry as R
 
-    monkeypatch.setattr(R, "entry_points", lambda group: [EP()] if group == "biasbench.things" else [])
+    monkeypatch.setattr(
+        R, "entry_points", lambda group: [EP()] if group == "biasbench.things" else []
+    )
     reg = Registry("thing")
     import json
 

@@ -1,0 +1,193 @@
+"""The harness end to end on the small embedded world: metrics, records, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from biasbench.cli import main
+from biasbench.config import RunConfig, apply_overrides
+from biasbench.harness import run
+
+
+def _cfg(tmp_path, **kw) -> RunConfig:
+    base = {
+        "method": "frozen-clip",
+        "protocol": "synth-scuba",
+        "out": str(tmp_path / "runs"),
+        "num_workers": 0,
+        "world": {"preset": "small"},
+        "eval": {"temporal_views": 1},
+    }
+    return apply_overrides(RunConfig(), {**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def zero_shot_run(small_world, tmp_path_factory):
+    cfg = _cfg(tmp_path_factory.mktemp("zs"))
+    return cfg, run(cfg, progress=False)
+
+
+def test_zero_shot_scores_every_set_and_writes_a_complete_record(zero_shot_run):
+    cfg, out = zero_shot_run
+    names = {m.name: m for m in out.metrics}
+    assert set(names) >= {
+        "ic_top1",
+        "ic_top5",
+        "oc_top1",
+        "oc_top5",
+        "hm_top1",
+        "scufo_top1",
+        "contrasted",
+    }
+    assert out.embedded and not out.reused
+    for f in ("config.json", "provenance.json", "metrics.json", "sets.json", "COMPLETE"):
+        assert (out.path / f).is_file(), f
+    sets = json.loads((out.path / "sets.json").read_text())
+    assert {"main/ic", "main/oc", "main/scufo"} == set(sets)
+    assert all(s["videos_unreadable"] == 0 for s in sets.values())
+    prov = json.loads((out.path / "provenance.json").read_text())
+    assert prov["seed"] == 0 and prov["libraries"]["torch"]
+    config = json.loads((out.path / "config.json").read_text())
+    assert config["embedded_world"] is True and config["run"]["learner"] == "clip"
+    # HM is recomputed from its inputs, not trusted
+    ic, oc = names["ic_top1"].value, names["oc_top1"].value
+    assert names["hm_top1"].value == pytest.approx(2 * ic * oc / (ic + oc))
+
+
+def test_frozen_tiny_clip_is_static_biased_through_the_harness(zero_shot_run):
+    """The world's premise, measured by the real pipeline: IC >= 2 x OC, IC well above chance."""
+    _, out = zero_shot_run
+    m = {x.name: x.value for x in out.metrics}
+    sets = json.loads((out.path / "sets.json").read_text())
+    chance = sets["main/ic"]["chance_top1"]
+    assert m["ic_top1"] >= 2 * m["oc_top1"], m
+    assert m["ic_top1"] >= 3 * chance, m
+
+
+def test_predictions_match_metrics(zero_shot_run):
+    from biasbench.runrecord import load_set_file
+
+    _, out = zero_shot_run
+    res = load_set_file(out.path / "predictions" / "main" / "ic.npz")
+    top1 = 100 * float((res.scores.argmax(1) == res.labels).mean())
+    m = {x.name: x.value for x in out.metrics}
+    assert top1 == pytest.approx(m["ic_top1"])
+    assert (out.path / "predictions" / "main" / "ic.csv").read_text().startswith("video_id,")
+
+
+def test_rerun_reuses_complete_record_and_resumes_partial(zero_shot_run):
+    cfg, out = zero_shot_run
+    again = run(cfg, progress=False)
+    assert again.reused and again.path == out.path
+    before = {m.name: m.value for m in out.metrics}
+    (out.path / "COMPLETE").unlink()
+    oc = out.path / "predictions" / "main" / "oc.npz"
+    ic_mtime = (out.path / "predictions" / "main" / "ic.npz").stat().st_mtime_ns
+    oc.unlink()
+    resumed = run(cfg, progress=False)
+    assert not resumed.reused and (out.path / "COMPLETE").is_file()
+    assert (out.path / "predictions" / "main" / "ic.npz").stat().st_mtime_ns == ic_mtime
+    assert {m.name: m.value for m in resumed.metrics} == pytest.approx(before)
+
+
+def _real_layout_copy(world, root):
+    """Lay the small world out as a user's UCF101 + UCF-SCUBA data root."""
+    shutil.copytree(world.ucf_root, root / "UCF101")
+    shutil.copytree(world.scuba_root, root / "UCF-SCUBA")
+    return root
+
+
+def test_real_protocol_skips_and_lists_unreadable_videos(small_world, tmp_path):
+    data_root = _real_layout_copy(small_world, tmp_path / "data")
+    videos = sorted((data_root / "UCF101" / "videos").rglob("*.mp4"))
+    test_list = (data_root / "UCF101" / "ucfTrainTestlist" / "testlist01.txt").read_text().split()
+    tested = [v for v in videos if any(str(v).endswith(t) for t in test_list)]
+    tested[0].write_bytes(b"not a video at all")  # corrupt
+    tested[1].unlink()  # missing
+    cfg = _cfg(
+        tmp_path,
+        protocol="ucf-scuba",
+        data_root=str(data_root),
+        backbone={"arch": small_world.arch, "weights": str(small_world.clip_weights)},
+        eval={"temporal_views": 1, "templates": "video"},
+    )
+    out = run(cfg, progress=False)
+    sets = json.loads((out.path / "sets.json").read_text())
+    ic = sets["main/ic"]
+    assert ic["videos_unreadable"] == 2
+    assert {u["path"] for u in ic["unreadable"]} == {str(tested[0]), str(tested[1])}
+    assert ic["videos_scored"] == len(test_list) - 2
+    m = {x.name: x for x in out.metrics}
+    assert m["ic_top1"].n == len(test_list) - 2
+    assert out.unreadable == 2
+
+
+def test_missing_dataset_is_one_clear_message(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--method",
+            "frozen-clip",
+            "--protocol",
+            "ucf-scuba",
+            "--data-root",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "runs"),
+            "-q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "ucf101" in err and "expected layout" in err and "classInd.txt" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_names_exit_2_with_suggestion(capsys):
+    assert main(["run", "--method", "frozen-clp", "--protocol", "synth-scuba"]) == 2
+    assert "frozen-clip" in capsys.readouterr().err
+    assert (
+        main(
+            ["run", "--method", "frozen-clip", "--protocol", "synth-scuba", "--set", "eval.nope=1"]
+        )
+        == 2
+    )
+
+
+def test_cli_run_prints_labelled_table(small_world, tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--method",
+            "frozen-clip",
+            "--protocol",
+            "synth-scuba",
+            "-q",
+            "--out",
+            str(tmp_path / "runs"),
+            "--set",
+            "world.preset=small",
+            "--set",
+            "eval.temporal_views=1",
+            "--set",
+            "num_workers=0",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "oc_top1" in out and "embedded synthetic world" in out
+
+
+def test_scufo_clips_repeat_one_frame(small_world):
+    from biasbench.data.loader import ClipDataset
+    from biasbench.data.readers.scuba import read_scuba
+    from biasbench.models.backbone import data_config_for
+
+    vs = read_scuba(small_world.scuba_list, small_world.scuba_frames, class_names=None)
+    ds = ClipDataset(vs, data_config_for(small_world.arch), train=False, repeat_one_frame=True)
+    frames = ds[0]["frames"]
+    assert np.allclose(frames[:, :1].numpy(), frames.numpy())

@@ -1,8 +1,9 @@
 """The clip source as a torch Dataset and DataLoader.
 
 - Determinism: every random choice comes from a generator derived from explicit keys, never
-  from worker seeds, so a run gives the same clips with 0, 2 or 16 workers. Training clips
-  use ``(seed, epoch, index)``; the SCUFO frame uses ``(seed, video_id)``.
+  from worker seeds, so a run gives the same batches with 0, 2 or 16 workers and after a
+  resume. Training clips use ``(seed, epoch, index)``, the shuffle order ``(seed, epoch)``,
+  the SCUFO frame ``(seed, video_id)``.
 - Failure: an unreadable input does not raise; its sample is an error record that
   :func:`collate_clips` moves to the batch's ``errors`` list, so the harness can skip, count
   and list it in the run record.

@@ -108,7 +108,7 @@ def load_label_map(path: Path) -> list[str]:
     suffix = path.suffix.lower()
     if suffix == ".json":
         return _label_map_from_json(path, read_json(path))
-    pairs: list[tuple[int, str, Line]] = []
+    pairs: list[tuple[int, str]] = []
     names: list[str] = []
     for line in read_lines(path):
         if suffix == ".csv":
@@ -126,12 +126,12 @@ def load_label_map(path: Path) -> list[str]:
             if not pairs and not names and suffix == ".csv":
                 continue  # header row such as "id,name"
             raise line.error("expected '<id>,<name>'")
-        pairs.append((int(head), name.strip(), line))
+        pairs.append((int(head), name.strip()))
     if pairs and names:
         raise AnnotationError(path, None, "mixes '<id> <name>' lines with bare names")
     if not pairs:
         return names
-    return _ordered(path, [(i, n) for i, n, _ in pairs])
+    return _ordered(path, pairs, one_based_ok=suffix != ".csv")
 
 
 def _label_map_from_json(path: Path, data: Any) -> list[str]:
@@ -148,11 +148,12 @@ def _label_map_from_json(path: Path, data: Any) -> list[str]:
     raise AnnotationError(path, None, "expected {index: name} or {name: index}")
 
 
-def _ordered(path: Path, pairs: list[tuple[int, str]]) -> list[str]:
+def _ordered(path: Path, pairs: list[tuple[int, str]], one_based_ok: bool = False) -> list[str]:
+    """Names by id; ids must run 0..K-1 (or 1..K in classInd-style txt maps)."""
     ids = sorted(i for i, _ in pairs)
-    start = ids[0] if ids and ids[0] in (0, 1) else 0
+    start = 1 if one_based_ok and ids and ids[0] == 1 else 0
     if ids != list(range(start, start + len(ids))):
-        seen = collections_duplicates(ids)
+        seen = duplicates(ids)
         detail = f"duplicate ids {seen[:5]}" if seen else "ids are not contiguous"
         raise AnnotationError(path, None, f"label map {detail} (from {ids[0]} to {ids[-1]})")
     names = [""] * len(pairs)
@@ -161,7 +162,7 @@ def _ordered(path: Path, pairs: list[tuple[int, str]]) -> list[str]:
     return names
 
 
-def collections_duplicates(items: Iterable[Any]) -> list[Any]:
+def duplicates(items: Iterable[Any]) -> list[Any]:
     """Items that occur more than once, in first-seen order."""
     seen: set[Any] = set()
     dup: dict[Any, None] = {}

@@ -9,6 +9,7 @@ map that belongs to the list being evaluated. The order used is recorded in ``in
 from __future__ import annotations
 
 import collections
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from biasbench.data.readers.common import (
     require,
 )
 from biasbench.data.videoset import VideoRecord, VideoSet
+from biasbench.errors import ConfigError
 
 LAYOUT = """\
 <root>/
@@ -40,6 +42,23 @@ TAGS: dict[str, tuple[int, ...]] = {"train": (1,), "test": (2,), "unused": (0,),
 SPLIT_DIRS = ("testTrainMulti_7030_splits", ".")
 _SPLIT_NAME = re.compile(r"^(.+)_test_split([123])\.txt$")
 LabelMap = Path | Sequence[str] | None
+
+
+# HMDB51 file names end in "_<class>_<body part>_<camera motion>_np<n>_<view>_<quality>_<k>"
+_NAME_TAIL = r"_[fhlu]_(?:cm|nm)_np\d+_(?:fr|ba|le|ri)_(?:goo|med|bad)_\d+$"
+
+
+def name_class(stem: str, classes: list[str]) -> str | None:
+    """The class of ``classes`` (folder names or names with spaces) that an HMDB51 file name
+    carries, from the dataset's naming convention; None if the name does not follow it."""
+    m = _name_pattern(tuple(classes)).search(stem)
+    return None if m is None else next(c for c in classes if c.replace(" ", "_") == m.group(1))
+
+
+@functools.lru_cache(maxsize=16)
+def _name_pattern(classes: tuple[str, ...]) -> re.Pattern[str]:
+    alts = sorted((re.escape(c.replace(" ", "_")) for c in classes), key=len, reverse=True)
+    return re.compile("_(" + "|".join(alts) + ")" + _NAME_TAIL)
 
 
 def split_files(folder: Path, split: int) -> dict[str, Path]:
@@ -64,7 +83,7 @@ def read_hmdb51(
     tags 1 + 2 of split 1, 5,100 videos). ``label_map`` fixes the class order."""
     root = Path(root)
     if split not in (1, 2, 3):
-        raise ValueError(f"HMDB51 split must be 1, 2 or 3, not {split}")
+        raise ConfigError(f"HMDB51 split must be 1, 2 or 3, not {split}")
     n = 1 if subset == "full" else split
     folder = (
         Path(split_dir)
@@ -128,9 +147,13 @@ def read_hmdb51_files(
             tags[tag] += 1
             if tag not in keep or label is None:
                 continue
+            stem = Path(parts[0]).stem
+            named = name_class(stem, list(files))
+            if named is not None and named != folder:
+                problems.add("videos whose file name names another class", line.where())
             rel = f"{folder}/{parts[0]}"
             locator = locator or locate_videos(Path(root), rel)
-            records.append(VideoRecord(Path(parts[0]).stem, locator.path(rel), label))
+            records.append(VideoRecord(stem, locator.path(rel), label))
     vs = VideoSet(
         name="hmdb51",
         split=split,

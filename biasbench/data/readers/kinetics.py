@@ -31,10 +31,11 @@ from biasbench.errors import ConfigError
 
 LAYOUT = """\
 <root>/
-  <list>.csv            "val/<class_dir>/<ytid>.mp4,<id>"           (Open-VCLIP style)
-  or <list>.txt         "val/<ytid>_<start6>_<end6>.mp4 <id>"       (ViFi-CLIP / X-CLIP style)
-  <labels>.csv          "id,name" with a header: 400 rows (K400) or 600 rows (K600)
-  val/..., train/...    the videos, at the paths the list names (or under <root>/videos/)
+  [lists/]{train,val}.csv   "val/<class_dir>/<ytid>.mp4,<id>"        (Open-VCLIP style)
+  or {train,val}.txt        "val/<ytid>_<start6>_<end6>.mp4 <id>"    (ViFi-CLIP / X-CLIP style)
+  [lists/]labels.csv        "id,name" with a header: 400 rows (K400) or 600 rows (K600)
+                            (also found as kinetics_400_labels.csv / kinetics_600_labels.csv)
+  val/..., train/...        the videos, at the paths the list names (or under <root>/videos/)
 """
 
 STYLES = {
@@ -42,6 +43,8 @@ STYLES = {
     " ": "txt '<split>/<file> <id>' (ViFi-CLIP / X-CLIP)",
 }
 NAMES = {400: "k400", 600: "k600"}
+LIST_DIRS = (".", "lists", "annotations")
+LABEL_FILES = ("labels.csv", "kinetics_400_labels.csv", "kinetics_600_labels.csv")
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,14 @@ def check_class_dirs(entries: list[Entry], class_names: list[str], problems: Pro
     """For ``<split>/<class_dir>/<file>`` entries: the folder must name the label's class."""
     for e in entries:
         parts = e.rel.split("/")
-        if len(parts) >= 3 and 0 <= e.label < len(class_names):
-            if norm_name(parts[-2]) != norm_name(class_names[e.label]):
-                problems.add(
-                    "entries whose class folder disagrees with the label map",
-                    f"{e.line.where()} folder {parts[-2]!r} but id {e.label} is "
-                    f"{class_names[e.label]!r}",
-                )
+        if len(parts) < 3 or not 0 <= e.label < len(class_names):
+            continue
+        if norm_name(parts[-2]) != norm_name(class_names[e.label]):
+            problems.add(
+                "entries whose class folder disagrees with the label map",
+                f"{e.line.where()} folder {parts[-2]!r} but id {e.label} is "
+                f"{class_names[e.label]!r}",
+            )
 
 
 def entries_to_records(entries: list[Entry], root: Path) -> tuple[list[VideoRecord], str]:
@@ -94,7 +98,29 @@ def video_sources(entries: list[Entry]) -> dict[str, int]:
     return dict(sorted(tops.items()))
 
 
+def _find(root: Path, names: tuple[str, ...]) -> Path | None:
+    return next((root / d / n for d in LIST_DIRS for n in names if (root / d / n).is_file()), None)
+
+
 def read_kinetics(
+    root: Path,
+    *,
+    subset: str = "val",
+    list_file: Path | None = None,
+    label_file: Path | None = None,
+    check_files: bool = False,
+) -> VideoSet:
+    """The ``subset`` list (``<subset>.csv`` or ``.txt``) of a dataset root with its label
+    map; ``list_file`` / ``label_file`` override where they are looked for."""
+    root = Path(root)
+    lst = Path(list_file) if list_file else _find(root, (f"{subset}.csv", f"{subset}.txt"))
+    labels = Path(label_file) if label_file else _find(root, LABEL_FILES)
+    require("kinetics", root, LAYOUT, {f"{subset}.csv|txt": lst, "labels.csv": labels})
+    assert lst is not None and labels is not None
+    return read_kinetics_list(lst, labels, root=root, split=subset, check_files=check_files)
+
+
+def read_kinetics_list(
     list_file: Path,
     label_file: Path,
     *,
@@ -183,4 +209,5 @@ def inspect(paths: list[Path]) -> list[VideoSet]:
             "<labels>.csv": maps[0] if maps else None,
         },
     )
-    return [read_kinetics(lst, m, root=root) for lst, m in pair_label_maps(lists, maps).items()]
+    pairs = pair_label_maps(lists, maps)
+    return [read_kinetics_list(lst, m, root=root) for lst, m in pairs.items()]

@@ -30,7 +30,7 @@ from biasbench.errors import AnnotationError
 LAYOUT = """\
 <root>/
   labels/                 the official json files (or directly in <root>/)
-    labels.json           {"<template>": "<index>"}, 174 entries (something-something-v2-labels.json)
+    labels.json           {"<template>": "<index>"}, 174 (something-something-v2-labels.json)
     train.json            [{"id", "label", "template", "placeholders"}, ...]
     validation.json       same shape (something-something-v2-validation.json)
   videos/<id>.webm        the videos (or <root>/<id>.webm)

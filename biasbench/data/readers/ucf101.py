@@ -26,7 +26,7 @@ from biasbench.data.readers.common import (
     split_camel,
 )
 from biasbench.data.videoset import VideoRecord, VideoSet
-from biasbench.errors import AnnotationError
+from biasbench.errors import AnnotationError, ConfigError
 
 LAYOUT = """\
 <root>/
@@ -41,6 +41,16 @@ Subset = Literal["train", "test", "full"]
 LIST_DIRS = ("ucfTrainTestlist", ".")
 _LIST_NAME = re.compile(r"^(train|test)list0([123])\.txt$", re.IGNORECASE)
 _FILE_CLASS = re.compile(r"^v_(.+)_g\d+_c\d+$")
+
+
+def name_class(stem: str, classes: list[str]) -> str | None:
+    """The class of ``classes`` that a ``v_<Class>_gGG_cCC`` file name carries (compared
+    case-insensitively, so ``v_HandStandPushups`` is ``HandstandPushups``), if any."""
+    m = _FILE_CLASS.match(stem)
+    if not m:
+        return None
+    token = m.group(1).lower()
+    return next((c for c in classes if c.replace(" ", "").lower() == token), None)
 
 
 def read_class_ind(path: Path) -> list[str]:
@@ -76,7 +86,7 @@ def read_ucf101(
     train + test of split 1, all 13,320 videos)."""
     root = Path(root)
     if split not in (1, 2, 3):
-        raise ValueError(f"UCF101 split must be 1, 2 or 3, not {split}")
+        raise ConfigError(f"UCF101 split must be 1, 2 or 3, not {split}")
     lists_at = Path(list_dir) if list_dir else find_list_dir(root)
     require("ucf101", root, LAYOUT, {"classInd.txt": lists_at and lists_at / "classInd.txt"})
     assert lists_at is not None
@@ -152,8 +162,8 @@ def _record(
     if label is None:
         problems.add("entries whose class folder is not in classInd (skipped)", line.where())
         return None
-    m = _FILE_CLASS.match(stem)
-    if m and m.group(1).lower() != folder.lower():
+    named = name_class(stem, raw)
+    if named is not None and named != folder:
         problems.add("file names naming another class than their folder", line.where())
     return VideoRecord(stem, loc.path(rel), label)
 

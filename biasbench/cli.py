@@ -17,6 +17,8 @@ import click
 
 from biasbench import __version__
 from biasbench.errors import BiasbenchError, ConfigError, UnknownNameError
+from biasbench.reports.commands import compare as compare_cmd
+from biasbench.reports.commands import report as report_cmd
 
 KINDS = ("protocols", "methods", "learners", "datasets")
 
@@ -175,6 +177,10 @@ def data_inspect(fmt: str, paths) -> None:
     reader = DATASETS.get(fmt)
     sets = reader.inspect([Path(p) for p in paths])
     click.echo(json.dumps([vs.summary() for vs in sets], indent=2, default=str))
+
+
+cli.add_command(compare_cmd)
+cli.add_command(report_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,3 +23,8 @@ def small_world():
     from biasbench.world.config import WorldConfig
 
     return build_world(WorldConfig.small(), cache_dir=_SESSION_CACHE, progress=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's private cache (worlds, classifiers) so runs do not pile up."""
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)

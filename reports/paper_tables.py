@@ -1,0 +1,311 @@
+"""Tables in the Open-MeDe paper's layouts, built from run records (and a cost benchmark).
+
+- Table 1, base-to-novel: Base / Novel / HM per dataset (``b2n-*``).
+- Table 2, cross-dataset: top-1 mean ± std per dataset (``xd-*``).
+- Table 3, out-of-context: DS / DS-SCUBA / DS-HAT / HM, top-1 and top-5 (``<ds>-scuba``,
+  ``<ds>-hat``); one table per dataset (HMDB gives supplementary Table 1's shape).
+- Table 5, in-context vs out-of-context: IC / OC / HM per protocol (closed-set K400 first).
+- Supplementary Table 9, training cost: from the training-cost benchmark's JSON.
+
+Every HM is recomputed here with :func:`biasbench.metrics.harmonic_mean` from the values the
+table shows (never copied from a run's own ``hm`` metric), so a table is self-consistent.
+Real and embedded-world runs never share a table; embedded tables carry the label in their
+title. Methods without a run for a column show an en dash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from biasbench import metrics as M
+from biasbench.errors import BiasbenchError
+from biasbench.reports.families import (
+    B2N,
+    CLOSED,
+    HAT,
+    OOC,
+    XD,
+    dataset_of,
+    dataset_rank,
+    family_of,
+)
+from biasbench.reports.records import Run, RunSet, aggregate
+from biasbench.reports.table import EMBEDDED_LABEL, Stat, Table
+
+NAN = float("nan")
+COST_TABLE = "table9-training-cost"
+HAT_COMBINED = ("hat_top{k}", "all_top{k}")  # a HAT protocol's own pooled metric, if it has one
+COST_KEYS = (
+    "method",
+    "learner",
+    "device",
+    "params_trainable",
+    "params_total",
+    "gflops_per_clip",
+    "peak_mem_mb",
+    "samples_per_s",
+    "ratio_to_plain",
+)
+
+
+def paper_tables(runset: RunSet, costs: list[dict[str, Any]] | None = None) -> dict[str, Table]:
+    """Every paper-layout table the runs can fill, keyed by a file-friendly name.
+
+    Embedded-world versions are keyed with an ``embedded-`` prefix.
+    """
+    out: dict[str, Table] = {}
+    for embedded in (False, True):
+        prefix = "embedded-" if embedded else ""
+        groups = _protocols_by_family(runset, embedded)
+        built = {
+            "table1-base-to-novel": base_to_novel_table(runset, groups[B2N]),
+            "table2-cross-dataset": cross_dataset_table(runset, groups[XD]),
+            "table5-ic-oc": ic_oc_table(runset, groups[CLOSED] + groups[OOC]),
+        }
+        for name, table in built.items():
+            if table is not None:
+                out[prefix + name] = _finish(table, runset, embedded)
+        for ds, table in out_of_context_tables(runset, groups[OOC], groups[HAT]).items():
+            out[f"{prefix}table3-out-of-context-{ds.lower()}"] = _finish(table, runset, embedded)
+    if costs:
+        out[COST_TABLE] = training_cost_table(costs)
+    return out
+
+
+def _protocols_by_family(runset: RunSet, embedded: bool) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {f: [] for f in (B2N, XD, OOC, CLOSED, HAT)}
+    for p in runset.protocols:
+        runs = runset.for_protocol(p)
+        if any(r.embedded for r in runs) != embedded:
+            continue
+        fam = family_of(p, {m.name for r in runs for m in r.metrics})
+        groups.setdefault(fam, []).append(p)
+    for fam in groups:
+        groups[fam].sort(key=lambda p: dataset_rank(dataset_of(p)))
+    return groups
+
+
+def _finish(table: Table, runset: RunSet, embedded: bool) -> Table:
+    if embedded:
+        table.title += f" — {EMBEDDED_LABEL}"
+    if note := runset.skipped_note():
+        table.notes.append(note)
+    return table
+
+
+def _labels(runset: RunSet, protocols: Iterable[str]) -> list[str]:
+    return sorted({label for p in protocols for label in runset.entries(p)})
+
+
+def _mean(runset: RunSet, protocol: str, label: str, metric: str) -> float:
+    runs = runset.entries(protocol).get(label, [])
+    return aggregate(runs, metric)[0] if runs else NAN
+
+
+def _hm(*values: float) -> float:
+    return NAN if any(math.isnan(v) for v in values) else M.harmonic_mean(*values)
+
+
+def base_to_novel_table(runset: RunSet, protocols: list[str]) -> Table | None:
+    """Table 1: Base / Novel / HM (top-1 %) per dataset; HM of the Base and Novel shown."""
+    if not protocols:
+        return None
+    columns, groups = ["Method"], [("", 1)]
+    for p in protocols:
+        columns += ["Base", "Novel", "HM"]
+        groups.append((dataset_of(p), 3))
+    t = Table(columns, groups=groups, title="Base-to-novel generalization (top-1 %)")
+    for label in _labels(runset, protocols):
+        row: list[Any] = [label]
+        for p in protocols:
+            base, novel = (_mean(runset, p, label, m) for m in ("base_top1", "novel_top1"))
+            row += [base, novel, _hm(base, novel)]
+        t.rows.append(row)
+    t.rank = {i: True for i in range(1, len(columns))}
+    t.notes.append(
+        "HM: harmonic mean of the Base and Novel values shown, recomputed from them; "
+        "values are means over seeds"
+    )
+    return t
+
+
+def cross_dataset_table(runset: RunSet, protocols: list[str]) -> Table | None:
+    """Table 2: top-1 mean ± std per target dataset."""
+    if not protocols:
+        return None
+    t = Table(["Method", *(dataset_of(p) for p in protocols)])
+    t.title = "Cross-dataset generalization (top-1 %, mean ± std)"
+    for label in _labels(runset, protocols):
+        row: list[Any] = [label]
+        for p in protocols:
+            runs = runset.entries(p).get(label, [])
+            mean, std, _ = aggregate(runs, "top1") if runs else (NAN, None, 0)
+            row.append(Stat(mean, std))
+        t.rows.append(row)
+    t.rank = {i: True for i in range(1, len(t.columns))}
+    t.notes.append("std over the evaluation splits of a run, or over runs (seeds) when several")
+    return t
+
+
+def hat_accuracy(runs: list[Run], k: int = 1) -> float:
+    """UCF-HAT accuracy of an entry: the protocol's pooled metric if it reports one, else the
+    video-weighted top-k over all its evaluation sets (Close and Far together) from sets.json;
+    the mean over runs."""
+    values = []
+    for r in runs:
+        own = next((m for n in HAT_COMBINED if (m := r.metric(n.format(k=k)))), None)
+        if own is not None:
+            values.append(own.value)
+            continue
+        scored = [
+            (s[f"top{k}"], s["videos_scored"]) for s in r.sets.values() if s.get("videos_scored")
+        ]
+        total = sum(n for _, n in scored)
+        if total:
+            values.append(sum(v * n for v, n in scored) / total)
+    return M.mean_std(values)[0] if values else NAN
+
+
+def out_of_context_tables(
+    runset: RunSet, ooc_protocols: list[str], hat_protocols: list[str]
+) -> dict[str, Table]:
+    """Table 3 per dataset: DS (in context), DS-SCUBA ★, DS-HAT ★ (if run), HM; top-1/top-5."""
+    hat_by_ds = {dataset_of(p): p for p in hat_protocols}
+    out = {}
+    for p in ooc_protocols:
+        ds = dataset_of(p)
+        hat = hat_by_ds.get(ds)
+        parts = [ds, f"{ds}-SCUBA ★"] + ([f"{ds}-HAT ★"] if hat else [])
+        columns, groups = ["Method"], [("", 1)]
+        for name in [*parts, "HM"]:
+            columns += ["top-1", "top-5"]
+            groups.append((name, 2))
+        protocols = [p, hat] if hat else [p]
+        t = Table(columns, groups=groups)
+        t.title = f"Out-of-context generalization on {ds} (top-1 / top-5 %; ★ out of context)"
+        for label in _labels(runset, protocols):
+            per_k = {}
+            for k in (1, 5):
+                vals = [_mean(runset, p, label, f"{c}_top{k}") for c in ("ic", "oc")]
+                if hat:
+                    runs = runset.entries(hat).get(label, [])
+                    vals.append(hat_accuracy(runs, k) if runs else NAN)
+                per_k[k] = [*vals, _hm(*vals)]
+            t.rows.append(
+                [label, *(v for pair in zip(per_k[1], per_k[5], strict=True) for v in pair)]
+            )
+        t.rank = {i: True for i in range(1, len(columns))}
+        hat_note = f"; {ds}-HAT: Close and Far Action-Swap videos together" if hat else ""
+        t.notes.append(
+            f"HM: harmonic mean of the {len(parts)} columns before it, recomputed{hat_note}"
+        )
+        out[ds] = t
+    return out
+
+
+def ic_oc_table(runset: RunSet, protocols: list[str]) -> Table | None:
+    """Table 5: in-context (IC), out-of-context (OC) top-1 and their HM per protocol."""
+    if not protocols:
+        return None
+    ordered = sorted(protocols, key=lambda p: (family_of(p) != CLOSED, dataset_rank(dataset_of(p))))
+    columns, groups = ["Method"], [("", 1)]
+    for p in ordered:
+        kinds = {CLOSED: " (closed-set)", OOC: " (zero-shot)"}
+        kind = "" if p.startswith("synth") else kinds.get(family_of(p), "")
+        columns += ["IC", "OC", "HM"]
+        groups.append((dataset_of(p) + kind, 3))
+    t = Table(columns, groups=groups, title="In-context vs out-of-context (top-1 %)")
+    for label in _labels(runset, ordered):
+        row: list[Any] = [label]
+        for p in ordered:
+            ic, oc = (_mean(runset, p, label, m) for m in ("ic_top1", "oc_top1"))
+            row += [ic, oc, _hm(ic, oc)]
+        t.rows.append(row)
+    t.rank = {i: True for i in range(1, len(columns))}
+    t.notes.append("IC: in-context set; OC: SCUBA out-of-context set; HM recomputed from IC and OC")
+    return t
+
+
+def load_costs(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
+    """Records of the training-cost benchmark JSON files (each a list of records)."""
+    out = []
+    for path in map(Path, paths):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise BiasbenchError(f"cannot read training-cost file {path}: {e}") from None
+        if not is_cost_doc(doc):
+            raise BiasbenchError(
+                f"{path}: expected a list of records with keys {', '.join(COST_KEYS)}"
+            )
+        out += doc
+    return out
+
+
+def is_cost_doc(doc: Any) -> bool:
+    """Does a parsed JSON document look like the training-cost benchmark's output?"""
+    return (
+        isinstance(doc, list)
+        and bool(doc)
+        and all(isinstance(d, dict) and set(COST_KEYS) <= set(d) for d in doc)
+    )
+
+
+def find_cost_files(root: Path) -> list[Path]:
+    """Training-cost JSON files under ``root`` (outside run folders), recognised by content."""
+    found = []
+    for path in sorted(Path(root).rglob("*.json")):
+        if (path.parent / "config.json").is_file() or path.stat().st_size > 1_000_000:
+            continue
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if is_cost_doc(doc):
+            found.append(path)
+    return found
+
+
+def training_cost_table(records: list[dict[str, Any]]) -> Table:
+    """Supplementary Table 9: parameters, FLOPs, peak memory and throughput per method."""
+    columns = [
+        "Method",
+        "Learner",
+        "Device",
+        "Trainable params (M)",
+        "Params (M)",
+        "GFLOPs / clip",
+        "Peak mem. (GB)",
+        "Samples / s",
+        "Ratio to plain",
+    ]
+    t = Table(columns, digits=2, title="Training cost (per training sample, same batch size)")
+    for r in sorted(records, key=lambda r: (str(r["method"]), str(r["learner"]))):
+        t.rows.append(
+            [
+                str(r["method"]),
+                str(r["learner"]),
+                str(r["device"]),
+                _num(r["params_trainable"]) / 1e6,
+                _num(r["params_total"]) / 1e6,
+                _num(r["gflops_per_clip"]),
+                _num(r["peak_mem_mb"]) / 1024,
+                _num(r["samples_per_s"]),
+                _num(r["ratio_to_plain"]),
+            ]
+        )
+    t.rank = {6: False, 7: True}
+    if len({str(r["device"]) for r in records}) > 1:
+        t.notes.append("measured on different devices: compare rows of the same device only")
+    return t
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return NAN

@@ -1,0 +1,210 @@
+"""``biasbench report``: every table, figure and the leaderboard page from a runs folder.
+
+Output layout::
+
+    <out>/tables/<name>.md|.tex|.csv     paper-layout tables and one summary per protocol
+    <out>/figures/<protocol>-<kind>.png|.pdf (+ .csv with the plotted numbers where useful)
+    <out>/leaderboard.html               self-contained page (tables, figures, provenance)
+
+Figures per protocol: the class-wise gain of one entry over another on the out-of-context
+set (default pair: the two entries with the best top-1 on that set; ``pairs`` overrides),
+the per-epoch evaluation curves of runs that logged them, and the t-SNE of the same pair
+when both stored embeddings. File names are sanitised: nothing from a run record can
+choose where a file is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biasbench.errors import BiasbenchError
+from biasbench.reports import plots
+from biasbench.reports.compare import summary_table
+from biasbench.reports.leaderboard import FigureRef, leaderboard_html
+from biasbench.reports.paper_tables import find_cost_files, load_costs, paper_tables
+from biasbench.reports.records import Run, RunSet, load_runs
+from biasbench.reports.table import Table
+from biasbench.reports.tsne import context_sets, tsne_figure
+
+TABLE_FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What to draw: explicit ``(A, B)`` entry pairs, t-SNE on/off and its sample size."""
+
+    pairs: tuple[tuple[str, str], ...] = ()
+    tsne: bool = True
+    tsne_points: int = 500
+    tsne_classes: int = 10
+    seed: int = 0
+    cost_files: tuple[Path, ...] = ()
+    html: bool = True
+
+
+@dataclass
+class ReportResult:
+    """What was written, and what was left out and why."""
+
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    runs: int = 0
+    skipped: int = 0
+
+
+def safe_name(text: str, width: int = 40) -> str:
+    """A file-name-safe version of a string from a run record: letters, digits, ``_``, ``-``
+    only; shortened, and suffixed with a hash of the original whenever it had to change."""
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-")[:width]
+    if clean == text and clean:
+        return clean
+    return f"{clean or 'x'}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+
+
+def write_report(runs_dir: Path, out: Path, options: ReportOptions | None = None) -> ReportResult:
+    """Read every complete run under ``runs_dir`` and write tables, figures and the page."""
+    options = options or ReportOptions()
+    runset = load_runs([runs_dir])
+    result = ReportResult(runs=len(runset.runs), skipped=len(runset.skipped))
+    if not runset.runs:
+        raise BiasbenchError(
+            f"no complete run under {runs_dir}"
+            + (f" ({runset.skipped_note()})" if runset.skipped else "")
+        )
+    costs = load_costs([*options.cost_files, *find_cost_files(runs_dir)])
+    paper = paper_tables(runset, costs)
+    per_protocol = {p: [summary_table(runset, p)] for p in runset.protocols}
+    for name, table in paper.items():
+        result.files += _write_table(table, out / "tables" / safe_name(name))
+    for p, tables in per_protocol.items():
+        result.files += _write_table(tables[0], out / "tables" / f"summary-{safe_name(p)}")
+    figures = {p: _figures(runset, p, options, out / "figures", result) for p in runset.protocols}
+    if options.html:
+        page = leaderboard_html(runset, per_protocol, paper, figures, source=str(runs_dir))
+        (out / "leaderboard.html").write_text(page, encoding="utf-8")
+        result.files.append(out / "leaderboard.html")
+    if runset.skipped:
+        result.notes.append(runset.skipped_note())
+    return result
+
+
+def _write_table(table: Table, stem: Path) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt_name, ext in TABLE_FORMATS.items():
+        path = stem.with_suffix(f".{ext}")
+        path.write_text(table.render(fmt_name) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _figures(
+    runset: RunSet, protocol: str, options: ReportOptions, folder: Path, result: ReportResult
+) -> list[FigureRef]:
+    entries = runset.entries(protocol)
+    stem = folder / safe_name(protocol)
+    refs: list[FigureRef] = []
+    colours = plots.palette(list(entries))
+    for a, b in _pairs(entries, options):
+        refs += _gain(entries, a, b, protocol, stem, result)
+        if options.tsne:
+            refs += _tsne(entries, a, b, protocol, stem, options, result)
+    epochs = plots.epoch_data(entries)
+    if not epochs.empty:
+        fig = plots.epoch_curves_figure(epochs, colours)
+        result.files += plots.save_figure(fig, stem.with_name(stem.name + "-epochs"))
+        refs.append(FigureRef(f"{protocol}: top-1 after each training epoch", _png(fig)))
+    return refs
+
+
+def _pairs(entries: dict[str, list[Run]], options: ReportOptions) -> list[tuple[str, str]]:
+    if options.pairs:
+        return [(a, b) for a, b in options.pairs if a in entries and b in entries]
+    if len(entries) < 2:
+        return []
+    target = _target_set(next(iter(entries.values()))[0])
+    if target is None:
+        return []
+
+    def score(label: str) -> float:
+        vals = [r.sets.get(f"{target[0]}/{target[1]}", {}).get("top1") for r in entries[label]]
+        vals = [v for v in vals if isinstance(v, int | float)]
+        return sum(vals) / len(vals) if vals else float("-inf")
+
+    ranked = sorted(entries, key=lambda label: (-score(label), label))
+    return [(ranked[1], ranked[0])]
+
+
+def _target_set(run: Run) -> tuple[str, str] | None:
+    """The set a class-wise gain is drawn on: the out-of-context set if the run has one, else
+    the ``novel`` set (base-to-novel), else the first; None without stored predictions."""
+    ctx = context_sets(run)
+    if ctx:
+        return ctx[1]
+    keys = run.set_keys()
+    return next((k for k in keys if k[1] == "novel"), keys[0] if keys else None)
+
+
+def _gain(
+    entries, a: str, b: str, protocol: str, stem: Path, result: ReportResult
+) -> list[FigureRef]:
+    target = _target_set(entries[b][0])
+    if target is None:
+        return []
+    episode, key = target
+    have = [r for r in entries[a] + entries[b] if target not in r.set_keys()]
+    if have:
+        result.notes.append(
+            f"{protocol}: class-wise gain skipped, {have[0].run_id} lacks set {key}"
+        )
+        return []
+    sets_a = [r.load_set(episode, key) for r in entries[a]]
+    sets_b = [r.load_set(episode, key) for r in entries[b]]
+    try:
+        data = plots.classwise_gain_data(sets_a, sets_b)
+    except ValueError as e:
+        result.notes.append(f"{protocol}: class-wise gain of {b} over {a} skipped: {e}")
+        return []
+    name = f"{protocol} {key}" if episode == "main" else f"{protocol} {episode}/{key}"
+    fig = plots.classwise_gain_figure(data, a, b, name)
+    out = stem.with_name(f"{stem.name}-gain-{safe_name(b)}-vs-{safe_name(a)}")
+    result.files += plots.save_figure(fig, out)
+    data.to_csv(out.with_suffix(".csv"), index=False)
+    result.files.append(out.with_suffix(".csv"))
+    caption = f"{protocol}: per-class top-1 gain of {b} over {a} on set {key}, sorted"
+    return [FigureRef(caption, _png(fig))]
+
+
+def _tsne(entries, a, b, protocol, stem, options: ReportOptions, result) -> list[FigureRef]:
+    ctx = context_sets(entries[a][0])
+    if ctx is None or context_sets(entries[b][0]) != ctx:
+        return []
+    panels = {}
+    for label in (b, a):
+        run = entries[label][0]  # lowest seed
+        pair = tuple(run.load_set(*k) for k in ctx)
+        if any(s.embeddings is None for s in pair):
+            result.notes.append(
+                f"{protocol}: t-SNE skipped, {run.run_id} stored no embeddings "
+                "(run with --set eval.store_embeddings=true)"
+            )
+            return []
+        panels[label] = pair
+    fig = tsne_figure(
+        panels,
+        (f"{ctx[0][1]} (in context)", f"{ctx[1][1]} (out of context)"),
+        options.tsne_points,
+        options.tsne_classes,
+        options.seed,
+    )
+    out = stem.with_name(f"{stem.name}-tsne-{safe_name(b)}-vs-{safe_name(a)}")
+    result.files += plots.save_figure(fig, out)
+    caption = f"{protocol}: t-SNE of video embeddings, {b} and {a}, coloured by class"
+    return [FigureRef(caption, _png(fig))]
+
+
+def _png(fig) -> bytes:
+    return plots.png_bytes(fig)

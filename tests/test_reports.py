@@ -1,0 +1,559 @@
+"""Reports on fixture run records: tables (golden), HM, statistics, figures, CLI, HTML safety."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from report_fixtures import MALICIOUS, build_runs, make_set, shared_report, write_run
+from scipy import stats
+
+from biasbench import metrics as M
+from biasbench.cli import _Group
+from biasbench.reports import stats as S
+from biasbench.reports.commands import compare, report
+from biasbench.reports.compare import compare_pairs, compare_report, summary_table, to_json
+from biasbench.reports.families import dataset_of, family_of
+from biasbench.reports.paper_tables import (
+    base_to_novel_table,
+    hat_accuracy,
+    load_costs,
+    paper_tables,
+)
+from biasbench.reports.plots import classwise_gain_data, classwise_gain_figure, save_figure
+from biasbench.reports.records import load_runs
+from biasbench.reports.report import safe_name
+from biasbench.reports.table import EMBEDDED_LABEL, Stat, Table, latex_escape
+from biasbench.reports.tsne import context_sets, tsne_figure
+from biasbench.results import SetResult
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("BIASBENCH_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory) -> Path:
+    return build_runs(tmp_path_factory.mktemp("reports") / "runs", malicious=False)
+
+
+@pytest.fixture(scope="module")
+def runset(runs_dir):
+    return load_runs([runs_dir])
+
+
+def _cli(args: list[str]):
+    """Run a command through the biasbench group class, as ``biasbench`` will."""
+    group = _Group(commands={"compare": compare, "report": report})
+    return CliRunner().invoke(group, args, catch_exceptions=False)
+
+
+# --- run records -------------------------------------------------------------------------
+
+
+def test_incomplete_runs_never_reach_a_table_and_are_counted(runset):
+    assert len(runset.skipped) == 1
+    path, why = runset.skipped[0]
+    assert why.startswith("incomplete") and path.name.startswith("seed3-")
+    assert all(r.seed != 3 for r in runset.runs)
+    assert runset.skipped_note() == "1 incomplete run(s) skipped (no COMPLETE marker)"
+    t = summary_table(runset, "ucf-scuba")
+    assert runset.skipped_note() in t.notes
+    assert [row[-1] for row in t.rows if row[0] == "openmede"] == [3]  # seeds 0, 1, 2 only
+
+
+def test_frame_has_identity_and_provenance_per_metric(runset):
+    df = runset.frame()
+    one = df[(df.protocol == "ucf-scuba") & (df.entry == "openmede") & (df.seed == 1)]
+    assert set(one.metric) == {
+        "ic_top1",
+        "ic_top5",
+        "oc_top1",
+        "oc_top5",
+        "hm_top1",
+        "scufo_top1",
+        "contrasted",
+    }
+    assert set(one.commit) == {"c0ffee1"} and set(one.learner) == {"vclip"}
+    assert df[df.protocol == "synth-scuba"].embedded.all()
+    assert not df[df.protocol == "ucf-scuba"].embedded.any()
+    assert not one[one.metric == "scufo_top1"].higher_is_better.iloc[0]
+
+
+def test_unreadable_record_is_skipped_with_its_file(tmp_path):
+    runs = tmp_path / "runs"
+    path = write_run(
+        runs, "ucf-scuba", "plain", "vclip", 0, {k: make_set(k, 8, 0.5, 0) for k in ("ic", "oc")}
+    )
+    (path / "metrics.json").write_text("{not json")
+    rs = load_runs([runs])
+    assert not rs.runs and "metrics.json" in rs.skipped[0][1]
+    assert rs.skipped_note() == "1 unreadable run record(s) skipped"
+
+
+def test_families_from_names_and_metrics():
+    assert family_of("b2n-k400") == "b2n" and family_of("xd-k600") == "xd"
+    assert family_of("ucf-scuba") == "ooc" and family_of("k400-scuba") == "closed"
+    assert family_of("ucf-hat") == "hat" and family_of("synth-scuba") == "ooc"
+    assert family_of("synth-new", {"base_top1", "novel_top1", "hm"}) == "b2n"
+    assert family_of("mystery", {"weird"}) == "other"
+    assert dataset_of("b2n-ssv2") == "SSv2" and dataset_of("synth-hat") == "World"
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext,fmt", [("md", "markdown"), ("tex", "latex"), ("csv", "csv")])
+def test_table3_matches_golden_file(runset, ext, fmt):
+    table = paper_tables(runset)["table3-out-of-context-ucf"]
+    text = table.render(fmt) + "\n"
+    golden = GOLDEN / f"table3-out-of-context-ucf.{ext}"
+    if UPDATE:
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), (
+        f"rerun with BIASBENCH_UPDATE_GOLDEN=1 to accept; {golden}"
+    )
+
+
+def test_hm_is_recomputed_from_the_values_shown(runset):
+    tables = paper_tables(runset)
+    b2n = tables["table1-base-to-novel"]
+    ucf = b2n.groups.index(("UCF", 3))
+    start = 1 + 3 * (ucf - 1)
+    row = next(r for r in b2n.rows if r[0] == "openmede")
+    base, novel, hm = row[start : start + 3]
+    assert (base, novel) == (94.9, 78.5)
+    assert hm == pytest.approx(2 * 94.9 * 78.5 / (94.9 + 78.5))  # stored "hm" is 0.0
+    t3 = tables["table3-out-of-context-ucf"]
+    for r in t3.rows:
+        top1 = [r[1], r[3], r[5]]
+        assert r[7] == pytest.approx(3 / sum(1 / v for v in top1))
+        top5 = [r[2], r[4], r[6]]
+        assert r[8] == pytest.approx(M.harmonic_mean(*top5))
+    t5 = tables["table5-ic-oc"]
+    for r in t5.rows:
+        for g in range(2):
+            ic, oc, hm = r[1 + 3 * g : 4 + 3 * g]
+            assert hm == pytest.approx(2 * ic * oc / (ic + oc))
+
+
+def test_hat_column_pools_close_and_far_videos(runset):
+    runs = runset.entries("ucf-hat")["openmede"]
+    by_hand = [
+        (r.sets["main/close"]["top1"] * 20 + r.sets["main/far"]["top1"] * 30) / 50 for r in runs
+    ]
+    assert hat_accuracy(runs) == pytest.approx(np.mean(by_hand))
+
+
+def test_paper_tables_keep_embedded_runs_apart(runset):
+    tables = paper_tables(runset)
+    embedded = [k for k in tables if k.startswith("embedded-")]
+    assert embedded == ["embedded-table5-ic-oc", "embedded-table3-out-of-context-world"]
+    for k in embedded:
+        assert EMBEDDED_LABEL in tables[k].title
+    for k, t in tables.items():
+        if not k.startswith("embedded-"):
+            assert EMBEDDED_LABEL not in t.title and "World" not in str(t.groups)
+
+
+def test_table2_and_table9(runset, runs_dir):
+    tables = paper_tables(runset, load_costs([runs_dir / "benchmarks" / "training_cost.json"]))
+    t2 = tables["table2-cross-dataset"]
+    assert t2.columns == ["Method", "HMDB", "UCF"]
+    assert "83.7 ± 1.3" in t2.to_text()
+    t9 = tables["table9-training-cost"]
+    row = next(r for r in t9.rows if r[0] == "openmede")
+    assert row[6] == pytest.approx(16988.0 / 1024) and row[3] == pytest.approx(149.62)
+    assert t9.marks()[[r[0] for r in t9.rows].index("plain")][6] == "best"  # least memory
+
+
+def test_base_to_novel_table_needs_protocols(runset):
+    assert base_to_novel_table(runset, []) is None
+
+
+def test_best_and_second_best_marks_in_every_format():
+    t = Table(["m", "acc", "err ↓", "note"], title="T", digits=1)
+    t.rows = [
+        ["a", 80.04, 3.0, "x"],
+        ["b", 80.0, 1.0, "y"],
+        ["c", 70.0, 2.0, "z"],
+        ["d", Stat(75.0, 1.0), float("nan"), ""],
+    ]
+    t.rank = {1: True, 2: False}
+    # 80.04 and 80.0 tie at the shown precision: both best; Stat ranks by its mean
+    assert [m[1] for m in t.marks()] == ["best", "best", "", "second"]
+    assert [m[2] for m in t.marks()] == ["", "best", "second", ""]
+    assert "| **80.0** | 3.0 |" in t.to_markdown()
+    assert r"\textbf{80.0} & \textbf{1.0}" in t.to_latex()
+    assert r"\underline{75.0 $\pm$ 1.0}" in t.to_latex()
+    assert '<td data-value="75.0" class="second"><u>75.0 ± 1.0</u></td>' in t.to_html()
+    assert "80.0*" in t.to_text() and "75.0 ± 1.0+" in t.to_text()
+    assert t.to_csv().splitlines()[1] == "a,80.0,3.0,x"  # CSV: values only
+
+
+def test_groups_latex_and_flattened_headers():
+    t = Table(["Method", "Base", "Novel"], groups=[("", 1), ("K400", 2)], title="50% & more")
+    t.rows = [["x_y", 1.0, 2.0]]
+    tex = t.to_latex()
+    assert r"\multicolumn{2}{c}{K400}" in tex and r"\cmidrule(lr){2-3}" in tex
+    assert r"\caption{50\% \& more}" in tex and r"x\_y" in tex
+    assert t.to_csv().splitlines()[0] == "Method,K400 Base,K400 Novel"
+    assert latex_escape("a^b~c\\") == r"a\textasciicircum{}b\textasciitilde{}c\textbackslash{}"
+    with pytest.raises(ValueError):
+        Table(["a", "b"], groups=[("", 1), ("g", 2)]).flat_columns()
+    with pytest.raises(ValueError):
+        t.render("docx")
+
+
+def test_markdown_and_latex_neutralise_record_strings():
+    t = Table(["method", "v"], rows=[[MALICIOUS, 1.0]])
+    md, tex = t.to_markdown(), t.to_latex()
+    assert "<img" not in md and "&lt;img" in md
+    assert "<script>" not in tex and r"\{\{title\}\}" in tex
+
+
+# --- statistics --------------------------------------------------------------------------
+
+
+def _pairs(only_a: int, only_b: int, both: int = 7, neither: int = 5):
+    a = [1] * only_a + [0] * only_b + [1] * both + [0] * neither
+    b = [0] * only_a + [1] * only_b + [1] * both + [0] * neither
+    return np.array(a, bool), np.array(b, bool)
+
+
+@pytest.mark.parametrize("only_a,only_b", [(0, 0), (1, 0), (3, 9), (10, 4), (12, 12), (0, 24)])
+def test_mcnemar_exact_matches_scipy_binomtest(only_a, only_b):
+    r = S.mcnemar(*_pairs(only_a, only_b))
+    assert (r.only_a, r.only_b, r.method) == (only_a, only_b, "exact")
+    n = only_a + only_b
+    expected = stats.binomtest(only_a, n, 0.5).pvalue if n else 1.0
+    assert r.p_value == pytest.approx(expected, rel=1e-9)
+
+
+def test_mcnemar_exact_by_hand():
+    # 1 vs 5 discordant: p = 2 * (C(6,0) + C(6,1)) / 2^6 = 14 / 64
+    assert S.mcnemar(*_pairs(1, 5)).p_value == pytest.approx(14 / 64)
+
+
+@pytest.mark.parametrize("only_a,only_b", [(30, 12), (25, 0), (100, 120)])
+def test_mcnemar_chi2_with_continuity_correction_by_hand(only_a, only_b):
+    r = S.mcnemar(*_pairs(only_a, only_b))
+    stat = (abs(only_a - only_b) - 1) ** 2 / (only_a + only_b)
+    assert r.method == "chi2-cc" and r.statistic == pytest.approx(stat)
+    # chi-square with 1 dof: P(X > s) = erfc(sqrt(s / 2))
+    assert r.p_value == pytest.approx(math.erfc(math.sqrt(stat / 2)), rel=1e-9)
+    assert r.p_value == pytest.approx(stats.chi2.sf(stat, 1), rel=1e-9)
+
+
+def test_mcnemar_switches_to_chi2_at_25_discordant():
+    assert S.mcnemar(*_pairs(20, 4)).method == "exact"
+    assert S.mcnemar(*_pairs(20, 5)).method == "chi2-cc"
+    with pytest.raises(ValueError):
+        S.mcnemar(np.ones(3, bool), np.ones(4, bool))
+
+
+def test_bootstrap_is_seeded_deterministic_and_centred():
+    rng = np.random.default_rng(5)
+    a, b = rng.random(400) < 0.6, rng.random(400) < 0.7
+    r1 = S.paired_bootstrap(a, b, n_boot=4000, seed=3)
+    assert r1 == S.paired_bootstrap(a, b, n_boot=4000, seed=3)
+    assert r1 != S.paired_bootstrap(a, b, n_boot=4000, seed=4)
+    assert r1.diff == pytest.approx(100 * (b.mean() - a.mean()))
+    assert r1.low < r1.diff < r1.high
+    # against the normal approximation: half-width ~ 1.96 * sd(d) / sqrt(N)
+    d = b.astype(float) - a.astype(float)
+    half = 1.96 * 100 * d.std() / math.sqrt(d.size)
+    assert (r1.high - r1.low) / 2 == pytest.approx(half, rel=0.1)
+
+
+def test_bootstrap_agrees_with_index_resampling():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(150) < 0.5, rng.random(150) < 0.65
+    fast = S.paired_bootstrap(a, b, n_boot=20000, seed=1)
+    idx = np.random.default_rng(2).integers(0, a.size, size=(20000, a.size))
+    means = 100 * (b[idx].mean(1) - a[idx].mean(1))
+    low, high = np.percentile(means, [2.5, 97.5])
+    assert fast.low == pytest.approx(low, abs=1.0) and fast.high == pytest.approx(high, abs=1.0)
+
+
+def test_bootstrap_degenerate_cases_by_hand():
+    same = S.paired_bootstrap(np.ones(10, bool), np.ones(10, bool))
+    assert (same.diff, same.low, same.high) == (0.0, 0.0, 0.0)
+    all_b = S.paired_bootstrap(np.zeros(10, bool), np.ones(10, bool))
+    assert (all_b.diff, all_b.low, all_b.high) == (100.0, 100.0, 100.0)
+    assert math.isnan(S.paired_bootstrap(np.zeros(0), np.zeros(0)).diff)
+    with pytest.raises(ValueError):
+        S.paired_bootstrap(np.ones(3), np.ones(3), level=1.5)
+
+
+def test_pairs_are_seed_matched_and_by_video_id(runset):
+    pairs = compare_pairs(runset, "ucf-scuba", n_boot=200)
+    om_ov = [p for p in pairs if (p.a, p.b) == ("openmede", "openvclip") and p.set == "oc"]
+    assert sorted((p.seed_a, p.seed_b) for p in om_ov) == [(0, 0), (1, 1), (2, 2)]
+    zs = [p for p in pairs if p.b == "zero-shot" and p.a == "openmede" and p.set == "oc"]
+    assert sorted((p.seed_a, p.seed_b) for p in zs) == [(0, 0), (1, 0), (2, 0)]
+    p = om_ov[0]
+    run_a = runset.entries("ucf-scuba")["openmede"][0]
+    run_b = runset.entries("ucf-scuba")["openvclip"][0]
+    ca = run_a.load_set("main", "oc").correct(1)
+    cb = run_b.load_set("main", "oc").correct(1)
+    assert p.acc_a == pytest.approx(100 * ca.mean()) and p.acc_b == pytest.approx(100 * cb.mean())
+    assert (p.mcnemar.only_a, p.mcnemar.only_b) == (int((ca & ~cb).sum()), int((~ca & cb).sum()))
+
+
+def test_pairing_drops_unshared_ids_and_notes_other_vocabularies(tmp_path):
+    runs = tmp_path / "runs"
+    full = {k: make_set(k, 20, 0.5, 0) for k in ("ic", "oc")}
+    part = {
+        "ic": make_set("ic", 16, 0.8, 1),
+        "oc": make_set("oc", 20, 0.5, 0, class_names=[f"other {i}" for i in range(8)]),
+    }
+    write_run(runs, "ucf-scuba", "a", "clip", 0, full)
+    write_run(runs, "ucf-scuba", "b", "clip", 0, part)
+    notes: list[str] = []
+    pairs = compare_pairs(load_runs([runs]), "ucf-scuba", n_boot=100, notes=notes)
+    assert [(p.set, p.n, p.dropped) for p in pairs] == [("ic", 16, 4)]
+    assert len(notes) == 1 and "different vocabularies" in notes[0]
+
+
+# --- compare / report commands -----------------------------------------------------------
+
+
+def test_compare_command_formats(runs_dir):
+    text = _cli(["compare", "--protocol", "ucf-scuba", "--root", str(runs_dir), "--n-boot", "500"])
+    assert text.exit_code == 0, text.output
+    assert "ucf-scuba: mean ± std over runs" in text.output
+    assert "McNemar" in text.output and "1 incomplete run(s) skipped" in text.output
+    md = _cli(["compare", str(runs_dir / "ucf-scuba"), "--format", "markdown", "--n-boot", "100"])
+    assert md.output.startswith("**ucf-scuba: mean ± std over runs**")
+    tex = _cli(["compare", "-p", "xd-ucf", "--root", str(runs_dir), "--format", "latex"])
+    assert r"\begin{tabular}" in tex.output
+    csv_out = _cli(["compare", "-p", "xd-ucf", "--root", str(runs_dir), "--format", "csv"])
+    assert csv_out.output.splitlines()[0] == "method,top1,runs"
+    js = _cli(
+        [
+            "compare",
+            "-p",
+            "ucf-scuba",
+            "--root",
+            str(runs_dir),
+            "--format",
+            "json",
+            "--n-boot",
+            "100",
+        ]
+    )
+    doc = json.loads(js.stdout)
+    part = doc["protocols"]["ucf-scuba"]
+    om = next(e for e in part["entries"] if e["entry"] == "openmede")
+    assert om["seeds"] == [0, 1, 2] and om["metrics"]["oc_top1"]["runs"] == 3
+    assert part["pairs"][0]["mcnemar"]["method"] in ("exact", "chi2-cc")
+    assert doc["skipped"][0]["reason"].startswith("incomplete")
+
+
+def test_compare_command_errors_in_one_line(tmp_path):
+    result = _cli(["compare", "--protocol", "ucf-scuba", "--root", str(tmp_path)])
+    assert result.exit_code == 1 and result.output.startswith("error: no complete run found")
+    usage = _cli(["compare"])
+    assert usage.exit_code == 2
+
+
+def test_compare_json_is_strict(runset):
+    doc = to_json(runset, compare_report(runset, n_boot=50))
+    json.dumps(doc, allow_nan=False)  # NaN written as null
+
+
+def test_report_command_writes_tables_figures_and_page(tmp_path):
+    runs = tmp_path / "runs"
+    for method, rate in (("plain", 0.3), ("openmede", 0.5)):
+        sets = {k: make_set(k, 24, rate, 0) for k in ("ic", "oc")}
+        write_run(runs, "ucf-scuba", method, "vclip", 0, sets)
+    out = tmp_path / "report"
+    result = _cli(["report", "--runs", str(runs), "--out", str(out), "--pair", "plain,openmede"])
+    assert result.exit_code == 0, result.output
+    assert "2 complete run(s)" in result.output
+    for ext in ("md", "tex", "csv"):
+        assert (out / "tables" / f"table3-out-of-context-ucf.{ext}").is_file()
+        assert (out / "tables" / f"summary-ucf-scuba.{ext}").is_file()
+    png = out / "figures" / "ucf-scuba-gain-openmede-vs-plain.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "leaderboard.html").is_file()
+    bad = _cli(["report", "--runs", str(runs), "--out", str(out), "--pair", "plain"])
+    assert bad.exit_code == 2
+
+
+def test_safe_names_cannot_escape_the_output_folder():
+    assert safe_name("ucf-scuba") == "ucf-scuba"
+    for evil in ("../../etc/passwd", "/abs", MALICIOUS, ".."):
+        name = safe_name(evil)
+        assert "/" not in name and not name.startswith(".") and len(name) <= 47
+    assert safe_name("a/b") != safe_name("a_b")
+
+
+# --- figures -----------------------------------------------------------------------------
+
+
+def _toy_set(right: set[int]) -> SetResult:
+    """24 videos of classes 0-5 (classes 6 and 7 have none), right exactly on ``right``."""
+    names = [f"class {i}" for i in range(8)]
+    labels = np.repeat(np.arange(6), 4)
+    scores = np.zeros((labels.size, 8), np.float32)
+    for i, lab in enumerate(labels):
+        scores[i, lab if lab in right else (lab + 1) % 8] = 1.0
+    return SetResult("oc", [f"v{i}" for i in range(labels.size)], labels, scores, names)
+
+
+def test_classwise_gain_counts_classes_won(tmp_path):
+    a, b = _toy_set({0, 1, 2, 3}), _toy_set({0, 1, 3, 4, 5})
+    data = classwise_gain_data([a], [b])
+    assert list(data["class"]) == ["class 4", "class 5", "class 0", "class 1", "class 3", "class 2"]
+    assert list(data["gain"]) == [100.0, 100.0, 0.0, 0.0, 0.0, -100.0]
+    fig = classwise_gain_figure(data, "A", "B", "toy oc")
+    assert fig.axes[0].get_title().startswith("B wins 2 of 6 classes, loses 1")
+    paths = save_figure(fig, tmp_path / "gain")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size for p in paths)
+
+
+def test_tsne_uses_in_and_out_of_context_sets(runset):
+    entries = runset.entries("synth-scuba")
+    run = entries["openmede"][0]
+    ctx = context_sets(run)
+    assert ctx == (("main", "ic"), ("main", "oc"))  # scufo (repeated frame) excluded
+    panels = {label: tuple(rs[0].load_set(*k) for k in ctx) for label, rs in entries.items()}
+    fig = tsne_figure(panels, max_points=100, max_classes=5)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert len(axes) == 4  # 5 classes x 6 videos each, the same videos in every panel
+    assert all(len(ax.collections[0].get_offsets()) == 30 for ax in axes)
+    fig = tsne_figure(panels, max_points=20, max_classes=5)
+    assert all(len(ax.collections[0].get_offsets()) == 20 for ax in fig.axes if ax.get_title())
+
+
+def test_shared_report_figures_and_notes():
+    _, out, result = shared_report()
+    names = {p.name for p in result.files}
+    assert "synth-scuba-tsne-openmede-vs-openvclip.png" in names
+    assert "ucf-scuba-epochs.png" in names and "synth-scuba-epochs.pdf" in names
+    assert any(n.startswith("ucf-scuba-gain-") for n in names)
+    assert "1 incomplete run(s) skipped (no COMPLETE marker)" in result.notes
+    assert all(out in p.parents for p in result.files)
+
+
+# --- leaderboard HTML --------------------------------------------------------------------
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.ids: set[str] = set()
+        self.script = ""
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        d = dict(attrs)
+        self.tags.append((tag, d))
+        if d.get("id"):
+            self.ids.add(d["id"])
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False if tag == "script" else self._in_script
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.script += data
+
+
+@pytest.fixture(scope="module")
+def page():
+    _, out, _ = shared_report()
+    text = (out / "leaderboard.html").read_text(encoding="utf-8")
+    parser = _Tags()
+    parser.feed(text)
+    return text, parser
+
+
+def test_leaderboard_renders_malicious_strings_inert(page):
+    text, parsed = page
+    assert MALICIOUS not in text
+    assert html.escape(MALICIOUS) in text  # shown as text, in the table and provenance
+    assert [t for t, _ in parsed.tags].count("script") == 1  # only the page's own
+    assert not any("onerror" in attrs for _, attrs in parsed.tags)
+    imgs = [a["src"] for t, a in parsed.tags if t == "img"]
+    assert imgs and all(src.startswith("data:image/png;base64,") for src in imgs)
+    assert "{{" not in text.split("<body>")[0]  # placeholders filled once, never re-expanded
+
+
+def test_leaderboard_is_self_contained_with_a_strict_policy(page):
+    text, parsed = page
+    urls = [v for _, a in parsed.tags for k, v in a.items() if k in ("src", "href") and v]
+    assert all(u.startswith(("#", "data:")) for u in urls), urls
+    csp = next(
+        a["content"] for t, a in parsed.tags if a.get("http-equiv") == "Content-Security-Policy"
+    )
+    assert "default-src 'none'" in csp
+    import base64
+    import hashlib
+
+    digest = base64.b64encode(hashlib.sha256(parsed.script.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in csp  # the page's own script, and nothing else, may run
+
+
+def test_every_row_links_to_its_provenance(page):
+    text, parsed = page
+    links = [
+        a["href"][1:] for t, a in parsed.tags if t == "a" and a.get("href", "").startswith("#prov-")
+    ]
+    assert len(links) > 20 and set(links) <= parsed.ids
+    for tbody in re.findall(r'<table class="sortable">.*?<tbody>(.*?)</tbody>', text, re.S):
+        rows = re.findall(r"<tr>(.*?)</tr>", tbody, re.S)
+        if "cuda (NVIDIA H100)" in tbody:  # the training-cost table comes from a benchmark file
+            continue
+        assert rows and all('href="#prov-' in r for r in rows)
+    prov = text.split('class="provenance"')[1]
+    for field in (
+        "c0ffee1",
+        "2026-01-02T12:00:00+0000",
+        "cpu (2 cores)",
+        "ucf-scuba/openmede__vclip/seed1-",
+    ):
+        assert field in prov
+
+
+def test_embedded_results_are_visibly_separated(page):
+    text, parsed = page
+    groups = re.findall(r'<div class="tabgroup (\w+)" role="tablist">(.*?)</div>', text, re.S)
+    by_kind = dict(groups)
+    assert "synth-scuba" in by_kind["embedded"] and "synth-scuba" not in by_kind["real"]
+    assert "ucf-scuba" in by_kind["real"]
+    panels = re.findall(
+        r'<section class="(panel[^"]*)" id="[^"]+" role="tabpanel"[^>]*'
+        r'data-embedded="(\w+)">\n<h2>([^<]*)</h2>',
+        text,
+    )
+    for cls, flag, title in panels:
+        assert (
+            ("embedded" in cls)
+            == (flag == "true")
+            == (title.startswith("synth") or (flag == "true" and title == "Paper tables"))
+        )
+    assert text.count(f'<p class="banner">{html.escape(EMBEDDED_LABEL)}</p>') == 2
+
+
+def test_report_modules_do_not_import_torch():
+    code = (
+        "import sys, biasbench.reports.commands, biasbench.reports.report, "
+        "biasbench.reports.compare, biasbench.reports.tsne; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

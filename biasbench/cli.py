@@ -64,6 +64,21 @@ def list_cmd(kind: str | None) -> None:
         for e in reg:
             alias = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
             click.echo(f"  {e.name:<14} {e.summary}{alias}")
+            if k == "protocols":
+                click.echo(f"  {'':<14} needs: {_needs_line(reg, e.name)}")
+
+
+def _needs_line(reg, name: str) -> str:
+    """A protocol's datasets: ``name (format)``, marked when train-only or optional."""
+    try:
+        needs = reg.get(name).needs  # protocol modules import numpy, never torch
+    except Exception as e:  # a broken outside plugin must not break the listing
+        return f"(cannot import: {e})"
+    parts = []
+    for n in needs:
+        mark = " [train only]" if n.train_only else " [optional]" if n.optional else ""
+        parts.append(f"{n.name} ({n.format}){mark}")
+    return "; ".join(parts) or "-"
 
 
 @cli.command()
@@ -179,6 +194,41 @@ def data_inspect(fmt: str, paths) -> None:
     click.echo(json.dumps([vs.summary() for vs in sets], indent=2, default=str))
 
 
+@data.command("check")
+@click.option("--protocol", "-p", required=True, help="Protocol whose datasets to check.")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder holding the datasets in their official layouts.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a setting, e.g. --set data.ucf101.root=DIR (repeatable).",
+)
+@click.option("--samples", type=int, default=4, show_default=True, help="Videos decoded per set.")
+@click.option("--no-train", is_flag=True, help="Skip the training set (methods that do not train).")
+@click.option("--strict", is_flag=True, help="Also fail on missing or undecodable videos.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.pass_context
+def data_check(ctx, protocol, data_root, sets, samples, no_train, strict, as_json) -> None:
+    """Check that everything PROTOCOL needs exists and decodes; exit 1 if something is missing."""
+    from biasbench.config import RunConfig, apply_overrides
+    from biasbench.datacheck import check_protocol
+    from biasbench.plugins import PROTOCOLS
+
+    PROTOCOLS.canonical(protocol)
+    values = {"protocol": protocol, **({"data_root": data_root} if data_root else {})}
+    cfg = apply_overrides(apply_overrides(RunConfig(), values), list(sets))
+    report = check_protocol(cfg, samples=samples, with_train=not no_train)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
+    if not report.ok(strict):
+        ctx.exit(1)
+
+
 cli.add_command(compare_cmd)
 cli.add_command(report_cmd)
 
@@ -186,7 +236,9 @@ cli.add_command(report_cmd)
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting when called with ``argv``."""
     try:
-        cli.main(args=argv, prog_name="biasbench", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="biasbench", standalone_mode=False)
+        if isinstance(code, int):  # click returns ctx.exit(n)'s code without standalone mode
+            return code
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.UsageError as e:  # bad arguments: one line, exit code 2

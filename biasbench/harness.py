@@ -136,7 +136,15 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
         learner = build_learner(learner_name, spec, cfg.learner_cfg).to(device)
         if method.trains and ep.train is not None:
             ctx = FitContext(
-                path / "train" / ep.name, seed, device, workers, progress, ep.train.family
+                path / "train" / ep.name,
+                seed,
+                device,
+                workers,
+                progress,
+                ep.train.family,
+                embedded=protocol.embedded,
+                templates=tmpl,
+                evaluate=epoch_evaluator(ep.evals, tmpl, cfg, device, workers, seed),
             )
             learner = method.fit(learner, ep.train, ctx)
         results[ep.name] = {}
@@ -156,6 +164,24 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
     unreadable = sum(len(r.unreadable) for per in results.values() for r in per.values())
     record.complete(metrics, sets, {"embedded_world": protocol.embedded})
     return RunOutcome(path, metrics, protocol.embedded, False, unreadable)
+
+
+def epoch_evaluator(
+    evals, template_list: list[str], cfg: RunConfig, device: str, workers: int, seed: int
+):
+    """``evaluate(learner, epoch)`` for training curves (paper Fig. 3): every set's top-1/5.
+
+    Training calls it after the epochs its ``eval_every`` setting selects (none by default).
+    """
+
+    def evaluate(learner: Learner, epoch: int) -> dict[str, dict[str, float]]:
+        out = {}
+        for req in evals:
+            res = evaluate_set(learner, req, template_list, cfg, device, workers, False, seed)
+            out[req.key] = {"top1": res.top1(), "top5": res.top5(), "n": res.n}
+        return out
+
+    return evaluate
 
 
 def _reuse(record: RunRecord, embedded: bool) -> RunOutcome:

@@ -28,6 +28,10 @@ class FitContext:
     num_workers: int
     progress: bool = True
     family: str = "xd"
+    #: True on the embedded synthetic world: methods then use their small embedded defaults
+    embedded: bool = False
+    #: the prompt templates of the run (the text classifier of the training vocabulary)
+    templates: list[str] | None = None
     #: optional per-epoch evaluation supplied by the harness (paper Fig. 3 curves):
     #: ``evaluate(learner, epoch) -> {set key: {"top1": ..., "top5": ..., "n": ...}}``
     evaluate: Callable[[Learner, int], dict[str, dict[str, float]]] | None = None

@@ -22,11 +22,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DatasetNeed:
-    """A dataset a protocol needs: its name in the data config, reader format, and purpose."""
+    """A dataset a protocol needs: its name in the data config, reader format, and purpose.
+
+    ``folder`` is its default folder under ``--data-root`` (empty: the name itself);
+    ``train_only``: read only by methods that train; ``optional``: the protocol has a
+    documented fallback when it is absent (``biasbench data check`` reports it, not fails).
+    """
 
     name: str
     format: str
     purpose: str
+    folder: str = ""
+    train_only: bool = False
+    optional: bool = False
 
 
 @dataclass
@@ -98,3 +106,20 @@ class Protocol:
     def templates_for(self, data: DataContext) -> str | list[str]:
         """The prompt template set used unless the run overrides it."""
         return self.default_templates
+
+    @classmethod
+    def need(cls, name: str) -> DatasetNeed:
+        """The declared :class:`DatasetNeed` called ``name`` (a typo is a programming error)."""
+        for n in cls.needs:
+            if n.name == name:
+                return n
+        raise KeyError(f"{cls.__name__} declares no dataset need {name!r}")
+
+    def open_dataset(self, data: DataContext, name: str) -> dict[str, Any]:
+        """Settings of the declared dataset ``name`` with its root resolved (or a
+        :class:`~biasbench.errors.MissingDatasetError` showing its reader's layout)."""
+        from biasbench.plugins import DATASETS
+
+        need = self.need(name)
+        layout = getattr(DATASETS.get(need.format), "LAYOUT", "")
+        return data.dataset(need.name, need.folder or need.name, layout)

@@ -16,6 +16,7 @@ from biasbench.models.backbone import BackboneSpec
 from biasbench.protocols.base import DatasetNeed, Episode, EvalRequest, Protocol, TrainRequest
 from biasbench.protocols.ooc import IC, OC, SCUFO, ooc_metrics
 from biasbench.results import Metric, SetResult
+from biasbench.world.writer import SCUBA_LIST
 
 
 class SynthScuba(Protocol):
@@ -48,7 +49,9 @@ class SynthScuba(Protocol):
         w = data.world()
         train = read_ucf101(w.ucf_root, split=1, subset="train") if with_train else None
         ic = read_ucf101(w.ucf_root, split=1, subset="test")
-        oc = read_scuba(w.scuba_list, w.scuba_frames, class_names=ic.class_names)
+        oc = read_scuba(
+            w.scuba_root / SCUBA_LIST, w.scuba_root / "frames", class_names=ic.class_names
+        )
         evals = [EvalRequest(IC, ic, "in"), EvalRequest(OC, oc, "out")]
         if self.settings.scufo:
             evals.append(EvalRequest(SCUFO, oc, "out", repeat_one_frame=True))

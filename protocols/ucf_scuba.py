@@ -24,9 +24,15 @@ class UcfScuba(Protocol):
     summary = "K400-trained; UCF101 (IC) + UCF-SCUBA (OC) + SCUFO, top-1/top-5, HM, contrasted acc."
     family = "xd"
     needs = (
-        DatasetNeed("kinetics400", "kinetics", "training set (methods that train)"),
-        DatasetNeed("ucf101", "ucf101", "in-context test list of split 1"),
-        DatasetNeed("ucf_scuba", "scuba", "out-of-context rawframes + list"),
+        DatasetNeed(
+            "kinetics400",
+            "kinetics",
+            "training set (methods that train)",
+            "Kinetics-400",
+            train_only=True,
+        ),
+        DatasetNeed("ucf101", "ucf101", "in-context test list of split 1", "UCF101"),
+        DatasetNeed("ucf_scuba", "scuba", "out-of-context rawframes + list", "UCF-SCUBA"),
     )
 
     @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from biasbench.data.decode import FrameCache, FrameFolder, VideoFile, open_source
+from biasbench.data.hat_compose import SwapSource, is_swap_set, open_swap
 from biasbench.data.sampling import multiview_indices, segment_indices
 from biasbench.data.transforms import TrainAugment, eval_views, train_clip
 from biasbench.data.videoset import VideoRecord, VideoSet
@@ -109,7 +110,9 @@ class ClipDataset(Dataset):
         key = int.from_bytes(hashlib.sha256(record.video_id.encode()).digest()[:8], "little")
         return int(np.random.default_rng([self.seed, key]).integers(total))
 
-    def _source(self, record: VideoRecord) -> VideoFile | FrameFolder | _Decoded:
+    def _source(self, record: VideoRecord) -> VideoFile | FrameFolder | _Decoded | SwapSource:
+        if is_swap_set(self.videoset):  # HAT Action-Swap: composed online, never cached
+            return open_swap(record, self.videoset)
         key = str(record.path)
         if self.frame_cache is not None and (frames := self.frame_cache.get(key)) is not None:
             return _Decoded(frames)

@@ -50,6 +50,9 @@ class Learner(nn.Module):
         """Parameters a training method may update (empty for frozen learners)."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute activations in the backward pass to save memory (no-op by default)."""
+
     # -- helpers shared by all learners --------------------------------------------------
     def logits(self, video_emb: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
         """Scaled cosine logits ``[B, K]`` of video embeddings against a text classifier."""

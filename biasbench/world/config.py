@@ -63,6 +63,7 @@ class WorldConfig:
     pretrain_frames_per_video: int = 8  # frames kept per ic-train video for pretraining
     pretrain_generic_images: int = 1500  # action-free scene images (all families incl. held-out)
     pretrain_generic_fraction: float = 0.25  # share of each batch drawn from those
+    pretrain_group_size: int = 4  # frames of one video per batch: they differ only in position
 
     def __post_init__(self) -> None:
         problems = []
@@ -72,7 +73,9 @@ class WorldConfig:
         if not 0.0 <= self.p_home <= 1.0:
             problems.append("p_home must be in [0, 1]")
         if self.oc_test_per_class > self.ic_test_per_class:
-            problems.append("oc_test_per_class cannot exceed ic_test_per_class (OC re-renders IC test)")
+            problems.append(
+                "oc_test_per_class cannot exceed ic_test_per_class (OC re-renders IC test)"
+            )
         if not 1 <= self.scuba_variants <= len(self.held_out_families):
             problems.append(f"scuba_variants must be in 1..{len(self.held_out_families)}")
         if set(self.held_out_families) & set(self.scene_families):
@@ -81,8 +84,12 @@ class WorldConfig:
             problems.append("frame_size >= 32 and num_frames >= 4 required")
         if self.ic_train_per_class < 1 or self.ic_test_per_class < 1 or self.clips_per_group < 1:
             problems.append("videos per class and clips_per_group must be >= 1")
-        if self.pretrain_frames_per_video > self.num_frames:
-            problems.append("pretrain_frames_per_video cannot exceed num_frames")
+        if not 1 <= self.pretrain_group_size <= self.pretrain_frames_per_video <= self.num_frames:
+            problems.append(
+                "need 1 <= pretrain_group_size <= pretrain_frames_per_video <= num_frames"
+            )
+        if self.pretrain_batch % self.pretrain_group_size:
+            problems.append("pretrain_batch must be a multiple of pretrain_group_size")
         if problems:
             raise ConfigError("invalid WorldConfig: " + "; ".join(problems))
 

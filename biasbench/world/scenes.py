@@ -106,7 +106,11 @@ def _desert(rng, size):
     img = _sky(yy, rng)
     sun = (yy - rng.uniform(0.08, 0.2)) ** 2 + (xx - rng.uniform(0.1, 0.9)) ** 2 < 0.008
     _paint(img, sun, (1.0, 0.95, 0.6))
-    for level, rgb in ((0.45, (0.93, 0.76, 0.46)), (0.6, (0.86, 0.63, 0.36)), (0.75, (0.76, 0.5, 0.28))):
+    for level, rgb in (
+        (0.45, (0.93, 0.76, 0.46)),
+        (0.6, (0.86, 0.63, 0.36)),
+        (0.75, (0.76, 0.5, 0.28)),
+    ):
         crest = level + 0.06 * np.sin(2 * np.pi * (xx * rng.uniform(0.8, 2.0) + rng.random()))
         _paint(img, yy > crest, _jitter(rng, rgb, 0.04))
     return img

@@ -1,0 +1,239 @@
+"""Training cost of every method on one learner, as ratios inside one run (supp. Table 9 shape).
+
+For each method: trainable and total parameters (the learner plus the method's own modules,
+e.g. FROSTER's frozen teacher and projectors), forward FLOPs per clip of the learner, peak
+memory, and training samples/s (videos per second through the engine's real update step:
+recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``.
+
+- Batches are random clips already in memory, so decoding is left out and the figures
+  measure the method, not the loader. The learner starts from random weights unless
+  ``--weights`` is given: cost does not depend on the weights.
+- FLOPs follow the fvcore convention of the papers' tables (one multiply-add = one FLOP);
+  ``train_gflops_per_sample`` counts a whole update (all forward and backward passes, teacher
+  included) per training video.
+- Each method runs in a fresh subprocess, so its peak memory is its own: on GPU the CUDA
+  allocator's peak (``torch.cuda.max_memory_allocated``), on CPU the peak resident set size
+  minus the resident size before the learner was built.
+
+Output: a table, and with ``--out`` a JSON list of ``{method, learner, device,
+params_trainable, params_total, gflops_per_clip, peak_mem_mb, samples_per_s, ratio_to_plain}``
+(plus ``train_gflops_per_sample`` and the settings measured).
+
+Usage::
+
+    python benchmarks/train_cost.py [--learner vclip] [--methods plain,open-vclip,...]
+        [--device cpu|cuda] [--arch biasbench-tiny-p8-64] [--weights PATH]
+        [--batch-size 8] [--frames 8] [--classes 28] [--updates 6] [--out cost.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Cost of one method (run in its own process)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from biasbench.config import settings_from
+    from biasbench.harness import build_learner
+    from biasbench.method import FitContext
+    from biasbench.models.backbone import BackboneSpec
+    from biasbench.plugins import METHODS
+    from biasbench.training.data import Batch
+    from biasbench.training.distributed import DistEnv
+    from biasbench.training.loop import prepare, update_step
+
+    device = torch.device(args.device)
+    base_rss = _rss_mb()
+    torch.manual_seed(0)
+    learner = build_learner(
+        args.learner, BackboneSpec(args.arch, args.weights), {"num_frames": args.frames}
+    )
+    cls = METHODS.get(args.one)
+    method = cls(
+        settings_from(cls.Settings, {"batch_size": args.batch_size, "epochs": 1}, "method")
+    )
+    ctx = FitContext(
+        Path(args.tmp),
+        0,
+        args.device,
+        0,
+        False,
+        "xd",
+        embedded=args.embedded,
+        templates=["a video of {}."],
+    )
+    names = [f"action {i}" for i in range(args.classes)]
+    prep = prepare(
+        method, learner, names, ctx, DistEnv(device=device), args.updates + args.warmup + 1
+    )
+    size = learner.data_config.size
+    g = torch.Generator().manual_seed(0)
+
+    def batches() -> list[Batch]:
+        return [
+            Batch(
+                torch.randn(args.batch_size, args.frames, 3, size, size, generator=g).to(device),
+                torch.randint(args.classes, (args.batch_size,), generator=g).to(device),
+                torch.arange(args.batch_size),
+            )
+            for _ in range(cls.batches_per_update)
+        ]
+
+    data = batches()  # reused by every update: memory holds one update's batches, as in training
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        learner.encode_video(data[0].frames[:1])
+    clip_flops = fc.get_total_flops() / 2
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for step in range(args.warmup):  # builds the text classifier, warms allocators
+        update_step(method, learner, data, step, 1, prep)
+    with FlopCounterMode(display=False) as fc:
+        update_step(method, learner, data, args.warmup, 1, prep)
+    train_flops = fc.get_total_flops() / 2 / (args.batch_size * cls.batches_per_update)
+    _sync(device)
+    t0 = time.perf_counter()
+    for step in range(args.warmup + 1, args.warmup + 1 + args.updates):
+        update_step(method, learner, data, step, 1, prep)
+    _sync(device)
+    elapsed = time.perf_counter() - t0
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10 - base_rss
+    modules = list(prep.modules.values())
+    every = [p for m in [learner, *modules] for p in m.parameters()]
+    return {
+        "method": args.one,
+        "learner": args.learner,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "params_trainable": sum(p.numel() for p in every if p.requires_grad),
+        "params_total": sum(p.numel() for p in every),
+        "gflops_per_clip": round(clip_flops / 1e9, 3),
+        "train_gflops_per_sample": round(train_flops / 1e9, 3),
+        "peak_mem_mb": round(peak, 1),
+        "samples_per_s": round(
+            args.updates * args.batch_size * cls.batches_per_update / elapsed, 2
+        ),
+        "batch_size": args.batch_size,
+        "batches_per_update": cls.batches_per_update,
+        "frames": args.frames,
+        "arch": args.arch,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--learner", default="vclip")
+    p.add_argument(
+        "--methods", default=None, help="comma-separated; default: every trainable method"
+    )
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--arch", default="biasbench-tiny-p8-64")
+    p.add_argument("--weights", default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--classes", type=int, default=28)
+    p.add_argument("--updates", type=int, default=6, help="timed updates per method")
+    p.add_argument("--warmup", type=int, default=2, help="untimed updates first (>= 1)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--embedded",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="method settings of the embedded world (default) or the paper's",
+    )
+    p.add_argument("--out", default=None, help="write the list of results as JSON here")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--tmp", default="/tmp/biasbench-train-cost", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.one:  # child: one method, JSON on the last line of stdout
+        print(json.dumps(measure(args)))
+        return []
+
+    from biasbench.plugins import METHODS
+
+    methods = (
+        args.methods.split(",")
+        if args.methods
+        else [n for n in METHODS.names() if METHODS.get(n).trains]
+    )
+    if "plain" not in methods:
+        methods.insert(0, "plain")
+    forwarded = _drop_values(sys.argv[1:] if argv is None else argv, ("--out", "--methods"))
+    results = []
+    for name in methods:
+        cmd = [sys.executable, __file__, *forwarded, "--one", name]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    plain = next(r["samples_per_s"] for r in results if r["method"] == "plain")
+    for r in results:
+        r["ratio_to_plain"] = round(r["samples_per_s"] / plain, 3)
+    _print_table(results)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+def _drop_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in options:
+            skip = True
+            continue
+        if any(a.startswith(o + "=") for o in options):
+            continue
+        out.append(a)
+    return out
+
+
+def _print_table(results: list[dict]) -> None:
+    cols = (
+        "method",
+        "params_trainable",
+        "params_total",
+        "gflops_per_clip",
+        "train_gflops_per_sample",
+        "peak_mem_mb",
+        "samples_per_s",
+        "ratio_to_plain",
+    )
+    widths = [max(len(c), *(len(str(r[c])) for r in results)) for c in cols]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+    for r in results:
+        print("  ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Build (or reuse) the embedded world on disk: videos, lists, world.json, tiny-CLIP weights.
+
+The world lives in ``<cache>/world-<world_id>``. Building happens in a private temporary
+folder next to it; a ``DONE`` marker is written last and the folder is then renamed into
+place, so a half-built world never looks complete and concurrent builders cannot corrupt each
+other (one wins the rename, the others discard their copy). A per-world lock file makes
+concurrent builders wait instead of duplicating work, where the platform supports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from biasbench.world.config import WorldConfig, world_id
+from biasbench.world.generator import (
+    IC_TEST,
+    IC_TRAIN,
+    OC_TEST,
+    WorldPlan,
+    generate_video,
+    plan_world,
+)
+from biasbench.world.pretrain import CaptionCorpus, add_generic_images, pretrain_tiny_clip
+from biasbench.world.writer import (
+    SCUBA_DIR,
+    UCF_DIR,
+    ucf_relpath,
+    world_manifest,
+    write_json,
+    write_mp4,
+    write_rawframes,
+    write_scuba_list,
+    write_ucf_lists,
+)
+
+log = logging.getLogger("biasbench.world")
+DONE_MARKER = "DONE"
+TMP_INFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class WorldPaths:
+    """Where a built world lives and which backbone its weights belong to."""
+
+    root: Path
+    ucf_root: Path
+    scuba_root: Path
+    clip_weights: Path
+    arch: str
+    world_json: Path
+
+    @classmethod
+    def at(cls, root: Path, arch: str) -> WorldPaths:
+        """The paths of a world folder (built or not)."""
+        root = Path(root)
+        return cls(
+            root=root,
+            ucf_root=root / UCF_DIR,
+            scuba_root=root / SCUBA_DIR,
+            clip_weights=root / "clip" / "tiny_clip.pt",
+            arch=arch,
+            world_json=root / "world.json",
+        )
+
+    @classmethod
+    def from_root(cls, root: Path) -> WorldPaths:
+        """Open a completed world folder (reads the architecture from ``world.json``)."""
+        manifest = json.loads((Path(root) / "world.json").read_text())
+        return cls.at(Path(root), manifest["config"]["clip_arch"])
+
+
+def default_cache_dir() -> Path:
+    """``$BIASBENCH_CACHE`` or ``~/.cache/biasbench``."""
+    env = os.environ.get("BIASBENCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "biasbench"
+
+
+def is_complete(root: Path) -> bool:
+    """A world folder counts only once its ``DONE`` marker exists."""
+    return (Path(root) / DONE_MARKER).is_file()
+
+
+def build_world(
+    cfg: WorldConfig | None = None, cache_dir: Path | None = None, progress: bool = True
+) -> WorldPaths:
+    """Return the world for ``cfg`` (default config), building it first unless cached."""
+    cfg = cfg or WorldConfig()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    final = cache_dir / f"world-{world_id(cfg)}"
+    paths = WorldPaths.at(final, cfg.clip_arch)
+    if is_complete(final):
+        return paths
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _build_lock(cache_dir / f"{final.name}.lock"):
+        if is_complete(final):  # another process finished while we waited
+            return paths
+        _remove_stale_temps(final)
+        tmp = Path(tempfile.mkdtemp(prefix=final.name + TMP_INFIX, dir=cache_dir))
+        try:
+            _build_into(tmp, cfg, progress)
+            _publish(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return paths
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks: the atomic rename alone keeps worlds consistent
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_stale_temps(final: Path) -> None:
+    """Temp folders of this world left by killed builds (we hold the lock: none is live)."""
+    for leftover in final.parent.glob(final.name + TMP_INFIX + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    if final.exists() and not is_complete(final):  # an incomplete folder by that name: replace
+        trash = final.with_name(final.name + TMP_INFIX + "trash")
+        os.replace(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not is_complete(final):  # a winner must have published a complete world
+            raise
+
+
+class _Stages:
+    """Times build stages; prints them when ``progress`` and logs them always."""
+
+    def __init__(self, progress: bool):
+        self.progress, self.seconds = progress, {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        message = f"[world] {name}: {self.seconds[name]:.1f} s"
+        log.info(message)
+        if self.progress:
+            print(message, file=sys.stderr, flush=True)
+
+
+def _build_into(root: Path, cfg: WorldConfig, progress: bool) -> None:
+    stage = _Stages(progress)
+    with stage("plan"):
+        plan = plan_world(cfg)
+    corpus = CaptionCorpus(cfg.frame_size, cfg.actor_size)
+    videos: dict[str, list[dict[str, Any]]] = {}
+    with stage("generate + write in-context mp4 (UCF101 layout)"):
+        for split in (IC_TRAIN, IC_TEST):
+            videos[split] = _write_in_context(root, plan, split, corpus, progress)
+    with stage("generate + write out-of-context rawframes (SCUBA layout)"):
+        videos[OC_TEST] = _write_out_of_context(root, plan, progress)
+    with stage("lists + world.json"):
+        write_ucf_lists(root, plan)
+        write_scuba_list(root, plan)
+        write_json(root / "world.json", world_manifest(plan, videos))
+    with stage("action-free pretraining images"):
+        add_generic_images(corpus, cfg)
+    with stage("tiny-CLIP pretraining"):
+        result = pretrain_tiny_clip(corpus, cfg, progress=progress)
+        result.save(root / "clip", cfg.pretrain_steps, cfg.pretrain_batch)
+    info = {"world_id": world_id(cfg), "stage_seconds": stage.seconds, "bytes": _bytes(root)}
+    info["versions"] = _versions()
+    (root / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    (root / DONE_MARKER).write_text(world_id(cfg) + "\n")
+
+
+def _iterate(specs: list, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(specs, desc=desc, disable=not progress, leave=False)
+
+
+def _write_in_context(root: Path, plan: WorldPlan, split: str, corpus: CaptionCorpus, progress):
+    cfg, metas = plan.config, []
+    for spec in _iterate(plan.videos[split], f"{split} videos", progress):
+        sample = generate_video(spec, plan)
+        write_mp4(
+            root / UCF_DIR / "videos" / ucf_relpath(spec, plan), sample.frames, cfg.fps, cfg.crf
+        )
+        if split == IC_TRAIN:
+            corpus.add_video(sample, plan)
+        metas.append(sample.metadata(cfg.frame_size))
+    return metas
+
+
+def _write_out_of_context(root: Path, plan: WorldPlan, progress: bool):
+    cfg, metas = plan.config, []
+    for spec in _iterate(plan.videos[OC_TEST], "oc_test frame folders", progress):
+        sample = generate_video(spec, plan)
+        write_rawframes(
+            root / SCUBA_DIR / "frames" / spec.video_id, sample.frames, cfg.jpeg_quality
+        )
+        metas.append(sample.metadata(cfg.frame_size))
+    return metas
+
+
+def _bytes(root: Path) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for part in (UCF_DIR, SCUBA_DIR, "clip", "world.json"):
+        p = root / part
+        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
+        sizes[part] = sum(f.stat().st_size for f in files)
+    return sizes
+
+
+def _versions() -> dict[str, str]:
+    import av
+    import numpy
+    import PIL
+    import torch
+
+    return {
+        "numpy": numpy.__version__,
+        "torch": torch.__version__,
+        "av": av.__version__,
+        "pillow": PIL.__version__,
+    }

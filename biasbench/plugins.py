@@ -79,6 +79,12 @@ METHODS.add(
     "biasbench.baselines.meta_unseen:MetaUnseen",
     "first-order meta-learning with class-disjoint seen/unseen halves (Table 5 (d) control)",
 )
+METHODS.add(
+    "openmede",
+    "biasbench.methods.openmede.method:OpenMeDe",
+    "Open-MeDe: cross-batch meta-optimization + Gaussian weight averaging (any learner)",
+    aliases=("open-mede",),
+)
 
 # --- protocols --------------------------------------------------------------------------
 PROTOCOLS.add(

@@ -10,7 +10,7 @@ is dropped, so every rank does the same number of updates with full batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,10 @@ class ShardedBatchOrder(Sampler[int]):
 
     The epoch is read from ``dataset.epoch`` (``ClipDataset.set_epoch``), which also selects
     the clip randomness. :meth:`skip` starts the next iteration after ``n`` global batches
-    (resuming inside an epoch).
+    (resuming inside an epoch). ``arrange(permutation, epoch)`` may reorder the epoch's
+    shuffled permutation (a recipe's batch sampler, e.g. Open-MeDe's ``initial`` and
+    ``similar``); it must return a permutation of the same indices and be deterministic,
+    since every rank computes it.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class ShardedBatchOrder(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
         batches_per_update: int = 1,
+        arrange: Callable[[np.ndarray, int], np.ndarray] | None = None,
     ):
         if batch_size % world_size:
             raise ConfigError(f"batch_size {batch_size} is not divisible by the {world_size} ranks")
@@ -51,6 +55,7 @@ class ShardedBatchOrder(Sampler[int]):
                 f"{len(dataset)} training videos cannot fill one update of "  # type: ignore[arg-type]
                 f"{batches_per_update} x {batch_size} videos; lower method.batch_size"
             )
+        self.arrange = arrange
         self._skip = 0
 
     def skip(self, global_batches: int) -> None:
@@ -63,6 +68,13 @@ class ShardedBatchOrder(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         epoch = int(getattr(self.dataset, "epoch", 0))
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))  # type: ignore[arg-type]
+        if self.arrange is not None:
+            arranged = np.asarray(self.arrange(order, epoch))
+            if arranged.shape != order.shape or not np.array_equal(
+                np.sort(arranged), np.sort(order)
+            ):
+                raise ValueError("a batch arrangement must return a permutation of the epoch")
+            order = arranged
         start = self.rank * self.per_rank
         out: list[int] = []
         for b in range(self._skip, self.num_batches):

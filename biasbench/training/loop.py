@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from biasbench.method import FitContext
@@ -260,8 +261,15 @@ def _training_data(videoset, learner, settings, recipe, ctx, env):
         augment=TrainAugment(flip_p=settings.flip_p),
         frame_cache=FrameCache() if settings.frame_cache else None,
     )
+    labels = np.array([r.label for r in videoset.records], dtype=np.int64)
     order = ShardedBatchOrder(
-        dataset, settings.batch_size, ctx.seed, env.rank, env.world_size, recipe.batches_per_update
+        dataset,
+        settings.batch_size,
+        ctx.seed,
+        env.rank,
+        env.world_size,
+        recipe.batches_per_update,
+        arrange=lambda perm, epoch: recipe.arrange_epoch(perm, labels, epoch),
     )
     loader = make_loader(
         dataset,

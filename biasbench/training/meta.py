@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from biasbench.training.weights import add_grads, moved_to, take_grads
+from biasbench.training.weights import stepped, take_grads
 
 
 def fast_weights(
@@ -49,20 +49,25 @@ def first_order_meta_grads(
     """Fill ``.grad`` of ``params`` with the first-order meta gradient; return both losses.
 
     ``support_loss`` / ``query_loss`` build the loss at the current weights (``None`` for an
-    empty batch, which contributes no gradient). The weights are back at ``theta`` afterwards.
+    empty batch, which contributes no gradient). The weights are back at ``theta`` afterwards,
+    bit for bit. ``.grad`` must be empty on entry. Memory beyond one ordinary backward: one
+    copy of the parameters (to restore ``theta``) and one of their gradients (``g_s``).
     """
-    loss_s = support_loss()
-    value_s = 0.0
-    if loss_s is not None:
-        loss_s.backward()
-        value_s = float(loss_s.detach())
+    value_s = _backward(support_loss())
     g_s = take_grads(params)
-    value_q = 0.0
-    with moved_to(params, fast_weights(params, g_s, alpha)):
-        loss_q = query_loss()
-        if loss_q is not None:
-            loss_q.backward()
-            value_q = float(loss_q.detach())
-    g_q = take_grads(params)
-    add_grads(params, meta_gradient(g_s, g_q, support_weight, query_weight))
+    with stepped(params, g_s, alpha):  # theta' = theta - alpha * g_s, in place (Eq. 6)
+        value_q = _backward(query_loss())
+    # .grad now holds g_q; turn it into support_weight * g_s + query_weight * g_q in place
+    for p, s in zip(params, g_s, strict=True):
+        if p.grad is None:
+            p.grad = (support_weight * s).to(p.dtype)
+        else:
+            p.grad.mul_(query_weight).add_(s, alpha=support_weight)
     return value_s, value_q
+
+
+def _backward(loss: torch.Tensor | None) -> float:
+    if loss is None:
+        return 0.0
+    loss.backward()
+    return float(loss.detach())

@@ -11,6 +11,8 @@ A recipe is a :class:`~biasbench.method.Method` whose ``fit`` is the shared loop
 - ``setup(learner, run)`` — build what it needs (teacher, projectors, weight averages);
 - ``modules()`` — the auxiliary modules it built; their trainable parameters are optimised
   and checkpointed with the learner's;
+- ``arrange_epoch(order, labels, epoch)`` — the batch sampler: reorder the epoch's shuffled
+  indices before they are cut into batches (default: keep them);
 - ``compute_grads(learner, batches, step)`` — fill ``.grad`` of the trainable parameters
   for one update and return scalar statistics to log (the loop zeroes gradients before,
   and after it reduces them across ranks once, clips, and steps AdamW);
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -129,6 +132,14 @@ class Recipe(Method):
     ) -> dict[str, float]:
         """Fill ``.grad`` for one update from ``batches_per_update`` batches; return stats."""
         raise NotImplementedError
+
+    def arrange_epoch(self, order: np.ndarray, labels: np.ndarray, epoch: int) -> np.ndarray:
+        """Reorder the epoch's shuffled dataset indices ``order`` before they are cut into
+        batches (``labels[i]`` is video ``i``'s class). Default: keep the shuffled order.
+
+        Called after ``setup`` on every rank; must be deterministic.
+        """
+        return order
 
     def on_epoch_end(self, learner: Learner, epoch: int, run: TrainRun) -> None:
         """After the last update of ``epoch`` (1-based), before its checkpoint is written."""

@@ -37,6 +37,25 @@ def moved_to(params: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> 
         copy_into(params, saved)
 
 
+@contextlib.contextmanager
+def stepped(
+    params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], alpha: float
+) -> Iterator[None]:
+    """Temporarily take the SGD step ``p - alpha * g`` in place; restore ``p`` exactly after.
+
+    Costs one saved copy of ``params`` (the fast weights are written over the parameters
+    themselves), where ``moved_to(params, fast_weights(...))`` would hold two.
+    """
+    saved = clone(params)
+    with torch.no_grad():
+        for p, g in zip(params, grads, strict=True):
+            p.sub_(g.to(p.dtype), alpha=alpha)
+    try:
+        yield
+    finally:
+        copy_into(params, saved)
+
+
 def take_grads(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Remove and return the gradients of ``params`` (zeros where there is none)."""
     out = []

@@ -13,7 +13,7 @@ B2N, XD, OOC, CLOSED, HAT, OTHER = "b2n", "xd", "ooc", "closed", "hat", "other"
 
 # preferred column order per family; metrics not listed follow, sorted by name
 METRIC_ORDER = {
-    B2N: ["base_top1", "novel_top1", "hm"],
+    B2N: ["base_top1", "novel_top1", "hm", "hm_of_means"],
     XD: ["top1", "top5"],
     OOC: [
         "ic_top1",
@@ -24,7 +24,14 @@ METRIC_ORDER = {
         "scufo_top1",
         "contrasted",
     ],
-    HAT: ["close_top1", "close_top5", "far_top1", "far_top5"],
+    HAT: [
+        "close_top1",
+        "close_top5",
+        "close_bg_pred",
+        "far_top1",
+        "far_top5",
+        "far_bg_pred",
+    ],
 }
 METRIC_ORDER[CLOSED] = METRIC_ORDER[OOC]
 
@@ -53,7 +60,7 @@ def family_of(protocol: str, metric_names: Iterable[str] = ()) -> str:
         return B2N
     if base == "xd" or base.startswith("xd-"):
         return XD
-    if base == "k400-scuba":
+    if base in ("k400-scuba", "closed"):  # synth-closed is k400-scuba's embedded shape
         return CLOSED
     if base == "scuba" or base.endswith("-scuba"):
         return OOC
@@ -69,6 +76,9 @@ def dataset_of(protocol: str) -> str:
         return "World"
     base = protocol.removeprefix("b2n-").removeprefix("xd-")
     base = base.removesuffix("-scuba").removesuffix("-hat")
+    if base.endswith("-full"):  # UCF* / HMDB*: every video of the dataset (paper Table 2)
+        name = base.removesuffix("-full")
+        return DATASET_NAMES.get(name, name) + "*"
     return DATASET_NAMES.get(base, base)
 
 

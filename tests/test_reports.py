@@ -23,7 +23,7 @@ from biasbench.cli import _Group
 from biasbench.reports import stats as S
 from biasbench.reports.commands import compare, report
 from biasbench.reports.compare import compare_pairs, compare_report, summary_table, to_json
-from biasbench.reports.families import dataset_of, family_of
+from biasbench.reports.families import dataset_of, family_of, ordered_metrics
 from biasbench.reports.paper_tables import (
     base_to_novel_table,
     hat_accuracy,
@@ -107,6 +107,11 @@ def test_families_from_names_and_metrics():
     assert family_of("synth-new", {"base_top1", "novel_top1", "hm"}) == "b2n"
     assert family_of("mystery", {"weird"}) == "other"
     assert dataset_of("b2n-ssv2") == "SSv2" and dataset_of("synth-hat") == "World"
+    assert family_of("synth-closed") == "closed" and dataset_of("xd-ucf-full") == "UCF*"
+    assert ordered_metrics("hat", ["far_bg_pred", "close_top1", "extra"])[:2] == [
+        "close_top1",
+        "far_bg_pred",
+    ]
 
 
 # --- tables ------------------------------------------------------------------------------

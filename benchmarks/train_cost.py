@@ -15,15 +15,23 @@ recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``
   allocator's peak (``torch.cuda.max_memory_allocated``), on CPU the peak resident set size
   minus the resident size before the learner was built.
 
+- ``--repeats R`` measures every method R times, round robin (plain, a, b, ..., plain, a,
+  b, ...), and reports the median samples/s and peak memory: on a shared machine the load
+  drifts, and interleaving spreads it over the methods instead of charging it to one.
+- ``extra_mem_mb`` is the method's peak minus ``plain``'s; ``one_copy_mb`` is the size of one
+  copy of the trainable parameters plus their gradients (fp32): Open-MeDe's design budget
+  for its extra memory (it keeps ``theta`` to restore and ``g_s`` while the query backward runs).
+
 Output: a table, and with ``--out`` a JSON list of ``{method, learner, device,
-params_trainable, params_total, gflops_per_clip, peak_mem_mb, samples_per_s, ratio_to_plain}``
-(plus ``train_gflops_per_sample`` and the settings measured).
+params_trainable, params_total, gflops_per_clip, peak_mem_mb, samples_per_s, ratio_to_plain,
+extra_mem_mb, one_copy_mb}`` (plus ``train_gflops_per_sample``, every repeat's samples/s and
+the settings measured).
 
 Usage::
 
     python benchmarks/train_cost.py [--learner vclip] [--methods plain,open-vclip,...]
         [--device cpu|cuda] [--arch biasbench-tiny-p8-64] [--weights PATH]
-        [--batch-size 8] [--frames 8] [--classes 28] [--updates 6] [--out cost.json]
+        [--batch-size 8] [--frames 8] [--classes 28] [--updates 6] [--repeats 3] [--out cost.json]
 """
 
 from __future__ import annotations
@@ -160,6 +168,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--classes", type=int, default=28)
     p.add_argument("--updates", type=int, default=6, help="timed updates per method")
     p.add_argument("--warmup", type=int, default=2, help="untimed updates first (>= 1)")
+    p.add_argument("--repeats", type=int, default=1, help="round-robin repeats (median kept)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
         "--embedded",
@@ -185,22 +194,39 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     if "plain" not in methods:
         methods.insert(0, "plain")
-    forwarded = _drop_values(sys.argv[1:] if argv is None else argv, ("--out", "--methods"))
-    results = []
-    for name in methods:
-        cmd = [sys.executable, __file__, *forwarded, "--one", name]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    plain = next(r["samples_per_s"] for r in results if r["method"] == "plain")
+    forwarded = _drop_values(
+        sys.argv[1:] if argv is None else argv, ("--out", "--methods", "--repeats")
+    )
+    runs: dict[str, list[dict]] = {name: [] for name in methods}
+    for _ in range(args.repeats):
+        for name in methods:
+            cmd = [sys.executable, __file__, *forwarded, "--one", name]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+            runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = [_median_of(r) for r in runs.values()]
+    plain = next(r for r in results if r["method"] == "plain")
     for r in results:
-        r["ratio_to_plain"] = round(r["samples_per_s"] / plain, 3)
+        r["ratio_to_plain"] = round(r["samples_per_s"] / plain["samples_per_s"], 3)
+        r["extra_mem_mb"] = round(r["peak_mem_mb"] - plain["peak_mem_mb"], 1)
+        r["one_copy_mb"] = round(2 * 4 * r["params_trainable"] / 2**20, 1)
     _print_table(results)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
     return results
+
+
+def _median_of(repeats: list[dict]) -> dict:
+    """The first repeat's record with the median samples/s and peak memory of all repeats."""
+    import statistics
+
+    out = dict(repeats[0])
+    out["samples_per_s"] = round(statistics.median(r["samples_per_s"] for r in repeats), 2)
+    out["peak_mem_mb"] = round(statistics.median(r["peak_mem_mb"] for r in repeats), 1)
+    out["samples_per_s_repeats"] = [r["samples_per_s"] for r in repeats]
+    return out
 
 
 def _drop_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
@@ -226,6 +252,8 @@ def _print_table(results: list[dict]) -> None:
         "gflops_per_clip",
         "train_gflops_per_sample",
         "peak_mem_mb",
+        "extra_mem_mb",
+        "one_copy_mb",
         "samples_per_s",
         "ratio_to_plain",
     )

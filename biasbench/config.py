@@ -25,7 +25,7 @@ T = TypeVar("T")
 class EvalConfig:
     """Evaluation settings the papers differ on; recorded in every run."""
 
-    temporal_views: int = 3
+    temporal_views: int | None = None  # None: the protocol's (3 on real data, 1 embedded)
     spatial_views: int = 1
     aggregation: str = "sum_logits"  # or "sum_softmax" (ViFi-CLIP)
     templates: str | None = None  # template set name; None = the protocol's default

@@ -81,6 +81,8 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
     method: Method = method_cls(settings_from(method_cls.Settings, cfg.method_cfg, "method"))
     learner_name = LEARNERS.canonical(cfg.learner or method_cls.default_learner)
     cfg.learner = learner_name
+    if cfg.eval.temporal_views is None:  # resolved before hashing: explicit = default
+        cfg.eval.temporal_views = protocol.default_temporal_views()
 
     data = DataContext.from_config(cfg, progress=progress)
     episodes = protocol.episodes(

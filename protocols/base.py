@@ -103,6 +103,11 @@ class Protocol:
         """``results[episode][eval key]`` -> the metrics this protocol reports."""
         raise NotImplementedError
 
+    def default_temporal_views(self) -> int:
+        """Test views per video unless the run sets ``eval.temporal_views``: the papers' 3 x 1
+        on real data; 1 on the embedded world, whose 16-frame videos one 8-frame view covers."""
+        return 1 if self.embedded else 3
+
     def templates_for(self, data: DataContext) -> str | list[str]:
         """The prompt template set used unless the run overrides it."""
         return self.default_templates

@@ -14,15 +14,14 @@ import torch
 import torch.distributed as dist
 from test_training import run_worker, toy_videoset, videoset_to_json
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not dist.is_available()
-        or not dist.is_gloo_available()
-        or importlib.util.find_spec("torch.distributed.run") is None,
-        reason="torch.distributed with gloo and torchrun needed",
-    ),
-]
+#: marks a test that launches torchrun with gloo (skipped where that cannot run)
+needs_torchrun = pytest.mark.skipif(
+    not dist.is_available()
+    or not dist.is_gloo_available()
+    or importlib.util.find_spec("torch.distributed.run") is None,
+    reason="torch.distributed with gloo and torchrun needed",
+)
+pytestmark = [pytest.mark.slow, needs_torchrun]
 
 
 def test_two_ranks_equal_one_rank_with_the_same_global_batch(tmp_path):

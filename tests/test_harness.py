@@ -20,7 +20,6 @@ def _cfg(tmp_path, **kw) -> RunConfig:
         "out": str(tmp_path / "runs"),
         "num_workers": 0,
         "world": {"preset": "small"},
-        "eval": {"temporal_views": 1},
     }
     return apply_overrides(RunConfig(), {**base, **kw})
 
@@ -53,6 +52,7 @@ def test_zero_shot_scores_every_set_and_writes_a_complete_record(zero_shot_run):
     assert prov["seed"] == 0 and prov["libraries"]["torch"]
     config = json.loads((out.path / "config.json").read_text())
     assert config["embedded_world"] is True and config["run"]["learner"] == "clip"
+    assert config["run"]["eval"]["temporal_views"] == 1  # unset: the embedded protocols' 1
     # HM is recomputed from its inputs, not trusted
     ic, oc = names["ic_top1"].value, names["oc_top1"].value
     assert names["hm_top1"].value == pytest.approx(2 * ic * oc / (ic + oc))
@@ -191,3 +191,10 @@ def test_scufo_clips_repeat_one_frame(small_world):
     ds = ClipDataset(vs, data_config_for(small_world.arch), train=False, repeat_one_frame=True)
     frames = ds[0]["frames"]
     assert np.allclose(frames[:, :1].numpy(), frames.numpy())
+
+
+def test_default_views_per_protocol():
+    from biasbench.plugins import PROTOCOLS
+
+    assert PROTOCOLS.get("synth-scuba")().default_temporal_views() == 1
+    assert PROTOCOLS.get("ucf-scuba")().default_temporal_views() == 3  # the papers' 3 x 1

@@ -4,13 +4,12 @@ batch samplers, the ablation switches, and two torchrun ranks against one proces
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
+from test_distributed import needs_torchrun
 from test_methods import ce_grad, clips, step_for
 from test_training import fit_ctx, method_with, run_worker, toy_videoset, videoset_to_json
 
@@ -197,12 +196,7 @@ class _Epoch:
 
 # -- two torchrun ranks = one process with the same two tasks -----------------------------------
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not dist.is_available()
-    or not dist.is_gloo_available()
-    or importlib.util.find_spec("torch.distributed.run") is None,
-    reason="torch.distributed with gloo and torchrun needed",
-)
+@needs_torchrun
 def test_two_ranks_are_two_tasks(tmp_path):
     vs = toy_videoset(tmp_path / "toys", per_class=4, size=32, frames=4)
     settings = {

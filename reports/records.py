@@ -28,6 +28,10 @@ from biasbench.runrecord import MARKER, find_runs, load_set_file
 
 # run-config fields that do not change results: left out of an entry's settings variant
 _NOT_VARIANT = ("seed", "out", "num_workers", "data_root", "device")
+# evaluation and method settings that only add outputs (per-epoch evaluations, logs,
+# checkpoints, stored embeddings) without changing a result
+_NOT_VARIANT_EVAL = ("batch_size", "store_embeddings")
+_NOT_VARIANT_METHOD = ("eval_every", "log_every", "checkpoint_every")
 
 
 @dataclass
@@ -79,8 +83,9 @@ class Run:
     def variant(self) -> str:
         """Hash of the settings that change results, seed excluded (groups seeds together)."""
         cfg = {k: v for k, v in self.run_cfg.items() if k not in _NOT_VARIANT}
-        if isinstance(cfg.get("eval"), dict):
-            cfg["eval"] = {k: v for k, v in cfg["eval"].items() if k != "batch_size"}
+        for key, ignored in (("eval", _NOT_VARIANT_EVAL), ("method_cfg", _NOT_VARIANT_METHOD)):
+            if isinstance(cfg.get(key), dict):
+                cfg[key] = {k: v for k, v in cfg[key].items() if k not in ignored}
         return _short_hash(cfg)
 
     def metric(self, name: str) -> Metric | None:

@@ -562,3 +562,16 @@ def test_report_modules_do_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_settings_that_only_add_outputs_do_not_split_an_entry(tmp_path):
+    from biasbench.reports.records import Run
+
+    def run(seed: int, method_cfg: dict, eval_cfg: dict) -> Run:
+        cfg = {"method": "openmede", "seed": seed, "method_cfg": method_cfg, "eval": eval_cfg}
+        return Run(tmp_path / f"seed{seed}-x", {"run": cfg}, {}, [], {}, True)
+
+    plain = run(1, {"lr": 1e-3}, {"temporal_views": 1, "batch_size": 16})
+    curves = run(0, {"lr": 1e-3, "eval_every": 1}, {"temporal_views": 1, "store_embeddings": True})
+    hotter = run(2, {"lr": 1e-2}, {"temporal_views": 1})
+    assert plain.variant == curves.variant != hotter.variant

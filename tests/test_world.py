@@ -1,64 +1,248 @@
-"""The embedded world: determinism, official formats, and that it is a valid laboratory."""
+"""The embedded world: determinism, caching, official file formats, and laboratory validity."""
 
 from __future__ import annotations
 
-import numpy as np
+import re
+from pathlib import Path
 
-from biasbench.world.build import build_world, is_complete
+import numpy as np
+import pytest
+
+from biasbench.errors import ConfigError
+from biasbench.world import build as world_build
+from biasbench.world.build import DONE_MARKER, build_world, write_dataset
 from biasbench.world.config import WorldConfig, world_id
 from biasbench.world.generator import IC_TEST, IC_TRAIN, OC_TEST, generate_video, plan_world
 
+SMALL = WorldConfig.small()
+# a world small enough to build twice inside a test (2 pretraining steps)
+TINY = WorldConfig.small(
+    num_classes=3,
+    ic_train_per_class=2,
+    ic_test_per_class=2,
+    oc_test_per_class=1,
+    pretrain_steps=2,
+    pretrain_batch=8,
+    pretrain_warmup=1,
+    pretrain_generic_images=8,
+)
 
-def test_same_seed_same_videos_other_seed_different():
-    cfg = WorldConfig.small()
-    a, b = plan_world(cfg), plan_world(cfg)
-    va, vb = generate_video(a.videos[IC_TRAIN][0], a), generate_video(b.videos[IC_TRAIN][0], b)
-    assert np.array_equal(va.frames, vb.frames)
-    c = plan_world(WorldConfig.small(seed=1))
-    vc = generate_video(c.videos[IC_TRAIN][0], c)
+
+# ``small_world`` (WorldConfig.small() built once per session) comes from conftest.py.
+
+
+def _lines(path: Path) -> list[str]:
+    raw = path.read_bytes()
+    assert raw.endswith(b"\r\n") and raw.count(b"\r\n") == raw.count(b"\n"), f"{path} not CRLF"
+    return raw.decode().split("\r\n")[:-1]
+
+
+# --- config and generator ---------------------------------------------------------------------
+
+
+def test_config_validation_and_id():
+    with pytest.raises(ConfigError):
+        WorldConfig(num_classes=99)
+    with pytest.raises(ConfigError):
+        WorldConfig(oc_test_per_class=20, ic_test_per_class=10)
+    assert world_id(WorldConfig()) == world_id(WorldConfig())
+    assert world_id(WorldConfig(seed=1)) != world_id(WorldConfig())
+    assert WorldConfig.from_dict(SMALL.to_dict()) == SMALL
+
+
+def test_generator_is_deterministic_per_seed():
+    a, b, c = plan_world(TINY), plan_world(TINY), plan_world(WorldConfig.small(seed=1))
+    assert a.videos == b.videos and a.home_scenes == b.home_scenes
+    spec = a.videos[IC_TRAIN][1]
+    va, vb = generate_video(spec, a), generate_video(spec, b)
+    assert np.array_equal(va.frames, vb.frames) and np.array_equal(va.masks, vb.masks)
+    vc = generate_video(c.videos[IC_TRAIN][1], c)
     assert not np.array_equal(va.frames, vc.frames)
-    assert world_id(cfg) != world_id(WorldConfig.small(seed=1))
 
 
-def test_lists_are_in_official_formats(small_world):
+def test_out_of_context_video_reuses_its_source_track():
+    plan = plan_world(TINY)
+    oc = plan.videos[OC_TEST][0]
+    src = next(s for s in plan.videos[IC_TEST] if s.video_id == oc.source_id)
+    a, b = generate_video(src, plan), generate_video(oc, plan)
+    assert np.array_equal(a.masks, b.masks)
+    assert np.array_equal(a.track.centres, b.track.centres)
+    # the actor's pixels: its interior is pasted unchanged, its soft rim (about a third of a
+    # 12 px actor) blends with whichever scene is behind it
+    inner = a.masks & b.masks
+    same = np.abs(a.frames[inner].astype(int) - b.frames[inner].astype(int)).max(axis=-1) <= 1
+    assert same.mean() >= 0.5
+    assert not np.array_equal(a.frames, b.frames)  # backgrounds differ
+    assert oc.scene.family in TINY.held_out_families
+
+
+def test_actors_wear_their_class_look_at_the_configured_rate():
+    from biasbench.world.generator import make_track
+
+    plan = plan_world(SMALL)
+    assert len(set(plan.home_looks)) == SMALL.num_classes  # one distinct look per class
+    specs = plan.videos[IC_TRAIN] + plan.videos[IC_TEST]
+    worn = [
+        (t.shape, t.colour) == plan.home_looks[s.label]
+        for s in specs
+        for t in [make_track(s, plan)]
+    ]
+    # p_look plus the 1-in-50 chance that a random look is the class's own
+    expected = SMALL.p_look + (1 - SMALL.p_look) / 50
+    assert abs(np.mean(worn) - expected) < 0.08, np.mean(worn)
+    no_cue = plan_world(WorldConfig.small(p_look=0.0))
+    worn0 = [
+        (make_track(s, no_cue).shape, make_track(s, no_cue).colour) == no_cue.home_looks[s.label]
+        for s in no_cue.videos[IC_TRAIN]
+    ]
+    assert np.mean(worn0) < 0.1
+
+
+def test_single_frame_actor_is_not_always_the_same_place():
+    plan = plan_world(SMALL)
+    starts = [generate_video(s, plan).track.centres[0] for s in plan.videos[IC_TRAIN][:16]]
+    assert np.std(np.array(starts), axis=0).min() > 3.0  # random anchors, not a fixed start
+
+
+def test_written_bytes_are_deterministic(tmp_path):
+    write_dataset(tmp_path / "a", TINY)
+    write_dataset(tmp_path / "b", TINY)
+    write_dataset(tmp_path / "c", WorldConfig.small(**{**TINY.to_dict(), "seed": 7}))
+    files = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert len(files) > 10
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+    assert (tmp_path / "a/world.json").read_bytes() != (tmp_path / "c/world.json").read_bytes()
+
+
+# --- on-disk formats ------------------------------------------------------------------------------
+
+
+def test_ucf101_lists_are_in_the_official_format(small_world):
     lists = small_world.ucf_root / "ucfTrainTestlist"
-    raw = (lists / "classInd.txt").read_bytes()
-    assert b"\r\n" in raw and raw.split(b"\r\n")[0].startswith(b"1 ")
-    train = (lists / "trainlist01.txt").read_text().splitlines()
-    path, label = train[0].split()
-    assert path.endswith(".mp4") and "/v_" in path and int(label) >= 1
-    test = (lists / "testlist01.txt").read_text().splitlines()
-    assert len(test[0].split()) == 1
-    scuba = (small_world.scuba_root / "ucf_scuba.txt").read_text().splitlines()
-    frame_dir, n, lab = scuba[0].split()
-    assert "__" in frame_dir and int(lab) >= 0
-    assert (small_world.scuba_root / "frames" / frame_dir / "frame000001.jpg").is_file()
-    assert (small_world.scuba_root / "frames" / frame_dir / f"frame{int(n):06d}.jpg").is_file()
+    class_ind = [ln.split(" ") for ln in _lines(lists / "classInd.txt")]
+    assert [int(i) for i, _ in class_ind] == list(range(1, SMALL.num_classes + 1))
+    dirs = [d for _, d in class_ind]
+    assert dirs == sorted(dirs) and all(re.fullmatch(r"[A-Z][A-Za-z]+", d) for d in dirs)
+    ids = {d: int(i) for i, d in class_ind}
+    pattern = re.compile(r"([A-Za-z]+)/v_\1_g(\d\d)_c(\d\d)\.mp4")
+    train = [ln.split(" ") for ln in _lines(lists / "trainlist01.txt")]
+    assert len(train) == SMALL.num_classes * SMALL.ic_train_per_class
+    for rel, label in train:
+        m = pattern.fullmatch(rel)
+        assert m and ids[m.group(1)] == int(label)
+        assert (small_world.ucf_root / "videos" / rel).is_file()
+    test = _lines(lists / "testlist01.txt")
+    assert len(test) == SMALL.num_classes * SMALL.ic_test_per_class
+    assert all(pattern.fullmatch(rel) and " " not in rel for rel in test)
+    assert not {r for r, _ in train} & set(test)
 
 
-def test_cache_is_reused(small_world):
-    assert is_complete(small_world.root)
-    again = build_world(WorldConfig.small(), cache_dir=small_world.root.parent, progress=False)
-    assert again.root == small_world.root
+def test_scuba_list_and_frame_folders(small_world):
+    dirs = [
+        ln.split(" ")[1] for ln in _lines(small_world.ucf_root / "ucfTrainTestlist/classInd.txt")
+    ]
+    test_stems = {
+        Path(r).stem for r in _lines(small_world.ucf_root / "ucfTrainTestlist/testlist01.txt")
+    }
+    rows = [ln.split(" ") for ln in _lines(small_world.scuba_root / "ucf_scuba.txt")]
+    assert len(rows) == SMALL.num_classes * SMALL.oc_test_per_class * SMALL.scuba_variants
+    for frame_dir, n, label in rows:
+        stem, k = frame_dir.rsplit("__", 1)
+        assert stem in test_stems and 0 <= int(k) < SMALL.scuba_variants
+        assert dirs[int(label)] == stem.split("_")[1]  # 0-based label in classInd order
+        folder = small_world.scuba_root / "frames" / frame_dir
+        names = sorted(p.name for p in folder.iterdir())
+        assert int(n) == SMALL.num_frames
+        assert names == [f"frame{t:06d}.jpg" for t in range(1, SMALL.num_frames + 1)]
 
 
-def test_videos_decode_with_decord(small_world):
+def test_videos_decode_with_decord_and_frames_with_pil(small_world):
     import decord
+    from PIL import Image
 
-    mp4 = next((small_world.ucf_root / "videos").rglob("*.mp4"))
-    vr = decord.VideoReader(str(mp4))
-    cfg = WorldConfig.small()
-    assert len(vr) == cfg.num_frames
-    assert vr[0].shape == (cfg.frame_size, cfg.frame_size, 3)
+    video = next((small_world.ucf_root / "videos").rglob("*.mp4"))
+    reader = decord.VideoReader(str(video))
+    assert len(reader) == SMALL.num_frames
+    frames = reader.get_batch(list(range(len(reader)))).asnumpy()
+    assert frames.shape == (SMALL.num_frames, SMALL.frame_size, SMALL.frame_size, 3)
+    jpg = next((small_world.scuba_root / "frames").rglob("frame000001.jpg"))
+    assert Image.open(jpg).size == (SMALL.frame_size, SMALL.frame_size)
 
 
-def test_actions_are_recognisable_from_motion_not_from_one_foreground_frame(small_world):
-    from biasbench.world.probes import background_free_frame_probe, motion_probe
+def test_world_json_and_weights(small_world):
+    import json
 
-    motion = motion_probe(small_world, eval_splits=(OC_TEST,))[OC_TEST]
-    frame = background_free_frame_probe(small_world)[IC_TEST]
-    assert motion.top1 >= 6 * motion.chance, motion  # small world: 8 classes, chance 12.5
-    assert frame.top1 <= 3 * frame.chance, frame
+    import torch
+
+    from biasbench.models.backbone import BackboneSpec, create_clip
+
+    manifest = json.loads(small_world.world_json.read_text())
+    assert manifest["world_id"] == world_id(SMALL) == small_world.root.name.split("-", 1)[1]
+    assert len(manifest["class_names"]) == len(manifest["class_dirs"]) == SMALL.num_classes
+    assert manifest["counts"] == {split: len(v) for split, v in manifest["videos"].items()}
+    video = manifest["videos"][IC_TRAIN][0]
+    assert len(video["boxes"]) == SMALL.num_frames and set(video["actor"]) >= {"shape", "colour"}
+    assert abs(manifest["home_rate"][IC_TRAIN] - SMALL.p_home) < 0.1
+    model = create_clip(BackboneSpec(small_world.arch, str(small_world.clip_weights)))
+    out = model.encode_image(torch.zeros(1, 3, SMALL.frame_size, SMALL.frame_size))
+    assert torch.isfinite(out).all()
+    log = (small_world.clip_weights.parent / "pretrain_log.csv").read_text().splitlines()
+    assert log[0] == "step,loss" and len(log) == SMALL.pretrain_steps + 1
+
+
+# --- cache and atomicity ----------------------------------------------------------------------
+
+
+def test_cached_world_is_reused(small_world, monkeypatch):
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("a cached world was rebuilt")
+
+    monkeypatch.setattr(world_build, "_build_into", no_rebuild)
+    again = build_world(SMALL, cache_dir=small_world.root.parent, progress=False)
+    assert again == small_world
+
+
+def test_leftover_temp_and_incomplete_folders_are_ignored(tmp_path):
+    final = tmp_path / f"world-{world_id(TINY)}"
+    leftover = tmp_path / f"{final.name}{world_build.TMP_INFIX}crashed"
+    leftover.mkdir()
+    (leftover / "world.json").write_text("{half")
+    final.mkdir()  # a folder without DONE marker must not count as built
+    (final / "junk").write_text("x")
+    paths = build_world(TINY, cache_dir=tmp_path, progress=False)
+    assert paths.root == final and (final / DONE_MARKER).is_file() and not (final / "junk").exists()
+    assert not leftover.exists()
+    assert not list(tmp_path.glob(f"*{world_build.TMP_INFIX}*"))
+
+
+def test_failed_build_leaves_no_world(tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(world_build, "pretrain_tiny_clip", crash)
+    with pytest.raises(RuntimeError):
+        build_world(TINY, cache_dir=tmp_path, progress=False)
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]
+
+
+# --- laboratory validity (the numbers the world exists for) ----------------------------------
+
+
+def test_motion_alone_solves_out_of_context(small_world):
+    from biasbench.world.probes import motion_probe
+
+    result = motion_probe(small_world, eval_splits=(OC_TEST,))[OC_TEST]
+    assert result.top1 >= 85.0, result
+
+
+def test_one_frame_without_background_is_near_chance(small_world):
+    from biasbench.world.probes import background_free_frame_probe
+
+    result = background_free_frame_probe(small_world)[IC_TEST]
+    assert result.top1 <= result.chance + 20.0, result
 
 
 def test_frozen_tiny_clip_is_static_biased(small_world):
@@ -66,5 +250,6 @@ def test_frozen_tiny_clip_is_static_biased(small_world):
 
     ic = frozen_clip_zero_shot(small_world, IC_TEST)
     oc = frozen_clip_zero_shot(small_world, OC_TEST)
-    assert ic.top1 >= 2 * oc.top1, (ic, oc)
-    assert ic.top1 >= 2 * ic.chance, ic  # small test world: short pretraining
+    # the small world's CLIP is pretrained for 80 steps only: measured IC 35.9 / OC 10.9 / chance
+    # 12.5 (the default world: docs/evaluation.md)
+    assert ic.top1 >= max(2 * oc.top1, 2 * ic.chance), (ic, oc)

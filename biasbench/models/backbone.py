@@ -11,7 +11,9 @@ Identity is the pair (architecture, weights), both listable (``biasbench list le
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from functools import cache
@@ -120,7 +122,8 @@ def create_clip(spec: BackboneSpec, device: str = "cpu"):
     arch_config(spec.arch)  # validates the name with a clear error
     weights = resolve_weights(spec)
     try:
-        model = open_clip.create_model(spec.arch, pretrained=weights, device=device)
+        with _quiet_random_init(weights is None):
+            model = open_clip.create_model(spec.arch, pretrained=weights, device=device)
     except RuntimeError as e:  # download failures surface as RuntimeError in open_clip
         raise WeightsNotFoundError(
             f"could not load CLIP weights {spec.arch}/{spec.weights}: {e}. "
@@ -128,6 +131,24 @@ def create_clip(spec: BackboneSpec, device: str = "cpu"):
         ) from e
     model.eval()
     return model
+
+
+class _RandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init(enabled: bool):
+    """Silence open_clip's root-logger warning about random initialisation where it is the
+    intent (``weights=None``: tiny CLIPs about to be pretrained or loaded, tests)."""
+    root, notice = logging.getLogger(), _RandomInitNotice()
+    if enabled:
+        root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
 
 
 def get_tokenizer(arch: str):

@@ -56,19 +56,35 @@ def sample_appearance(rng: np.random.Generator) -> tuple[str, str, str]:
     """A random shape, a named fill colour and a contrasting outline colour."""
     shape = SHAPES[rng.integers(len(SHAPES))]
     colour = list(COLOURS)[rng.integers(len(COLOURS))]
-    outline = "black" if np.mean(COLOURS[colour]) > 0.45 else "white"
-    return shape, colour, outline
+    return shape, colour, outline_for(colour)
+
+
+def outline_for(colour: str) -> str:
+    """A contrasting outline: black around light fills, white around dark ones."""
+    return "black" if np.mean(COLOURS[colour]) > 0.45 else "white"
 
 
 def sample_track(
-    motion: Motion, rng: np.random.Generator, num_frames: int, frame_size: int, actor_size: float
+    motion: Motion,
+    rng: np.random.Generator,
+    num_frames: int,
+    frame_size: int,
+    actor_size: float,
+    home_look: tuple[str, str] | None = None,
+    p_look: float = 0.0,
 ) -> ActorTrack:
-    """One instance of ``motion``: random look, size and amplitude, placed at a random anchor.
+    """One instance of ``motion``: its look, size and amplitude, placed at a random anchor.
 
-    The anchor is uniform over all positions that keep the whole path inside the frame, so a
-    single frame's actor position carries little information about the class.
+    The look is random, except that with probability ``p_look`` it is the class's
+    ``home_look`` (shape, colour): the foreground's static cue, like the poses and objects
+    that go with real actions. The anchor is uniform over all positions that keep the whole
+    path inside the frame, so a single frame's actor position carries little information
+    about the class.
     """
     shape, colour, outline = sample_appearance(rng)
+    if home_look is not None and p_look > 0.0 and rng.random() < p_look:
+        shape, colour = home_look
+        outline = outline_for(colour)
     diameter = actor_size * rng.uniform(0.75, 1.25)
     dx, dy, scale = motion_path(motion, num_frames, rng)
     offsets = np.stack([dx, dy], axis=1) * frame_size

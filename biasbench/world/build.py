@@ -165,8 +165,15 @@ class _Stages:
             print(message, file=sys.stderr, flush=True)
 
 
-def _build_into(root: Path, cfg: WorldConfig, progress: bool) -> None:
-    stage = _Stages(progress)
+def write_dataset(
+    root: Path, cfg: WorldConfig, progress: bool = False, stage=None
+) -> CaptionCorpus:
+    """Generate and write videos, frame folders, list files and ``world.json`` under ``root``.
+
+    Returns the pretraining corpus (frames of the ic-train videos) collected on the way.
+    Deterministic: the same config writes the same bytes.
+    """
+    stage = stage or _Stages(progress=False)
     with stage("plan"):
         plan = plan_world(cfg)
     corpus = CaptionCorpus(cfg.frame_size, cfg.actor_size)
@@ -180,6 +187,12 @@ def _build_into(root: Path, cfg: WorldConfig, progress: bool) -> None:
         write_ucf_lists(root, plan)
         write_scuba_list(root, plan)
         write_json(root / "world.json", world_manifest(plan, videos))
+    return corpus
+
+
+def _build_into(root: Path, cfg: WorldConfig, progress: bool) -> None:
+    stage = _Stages(progress)
+    corpus = write_dataset(root, cfg, progress, stage)
     with stage("action-free pretraining images"):
         add_generic_images(corpus, cfg)
     with stage("tiny-CLIP pretraining"):

@@ -13,18 +13,16 @@ import numpy as np
 ROWS, COLS = ("top", "middle", "bottom"), ("left", "centre", "right")
 
 ACTION_TEMPLATES = (
-    "a {look} at the {place} of the {scene}, someone {action}.",
+    "a photo of a person {action}.",
     "a photo of a person {action} in the {scene}.",
-    "someone {action} at the {scene}: a {look} at the {place}.",
-    "{scene}, a {look} {action} at the {place}.",
-    "a video frame of a {look} {action}, {place}, {scene}.",
-    "a person {action}, a {look} at the {place}.",
+    "a {look} at the {place} of the {scene}, someone {action}.",
+    "someone {action}: a {look} at the {place}.",
+    "a person {action}, a {look} at the {place} of the {scene}.",
 )
 GENERIC_TEMPLATES = (
     "a {look} at the {place} of the {scene}.",
     "a photo of the {scene} with a {look} at the {place}.",
     "a {look} at the {place}.",
-    "the {scene}, a {look}.",
 )
 
 

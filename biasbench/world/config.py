@@ -15,7 +15,7 @@ from typing import Any
 
 from biasbench.errors import ConfigError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: captions with the action and no scene word (distinct class texts)
 
 IN_CONTEXT_FAMILIES = ("beach", "forest", "city", "desert", "mountains", "field", "room")
 PALETTES = ("sunny", "dusk", "night", "foggy")
@@ -44,6 +44,10 @@ class WorldConfig:
     palettes: tuple[str, ...] = PALETTES
     held_out_families: tuple[str, ...] = HELD_OUT_FAMILIES
     p_home: float = 0.9
+    # each action also has a home look (shape, colour) its actor wears with probability
+    # p_look, in every split: the foreground's static cue (real actions come with poses and
+    # objects), which out-of-context videos keep; motion alone still defines the class
+    p_look: float = 0.0
     # split sizes (videos per class)
     ic_train_per_class: int = 40
     ic_test_per_class: int = 15
@@ -72,6 +76,8 @@ class WorldConfig:
             problems.append(f"num_classes must be in 2..{n_scenes} (families x palettes)")
         if not 0.0 <= self.p_home <= 1.0:
             problems.append("p_home must be in [0, 1]")
+        if not 0.0 <= self.p_look <= 1.0:
+            problems.append("p_look must be in [0, 1]")
         if self.oc_test_per_class > self.ic_test_per_class:
             problems.append(
                 "oc_test_per_class cannot exceed ic_test_per_class (OC re-renders IC test)"

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from biasbench.errors import ConfigError
-from biasbench.world.actors import ActorTrack, render, sample_track
+from biasbench.world.actors import COLOURS, SHAPES, ActorTrack, render, sample_track
 from biasbench.world.config import WorldConfig
 from biasbench.world.motions import MOTIONS, Motion
 from biasbench.world.scenes import FAMILIES, PALETTE_TRANSFORMS, render_scene, scene_name
@@ -60,6 +60,7 @@ class WorldPlan:
     config: WorldConfig
     motions: list[Motion]  # in class-index order
     home_scenes: list[Scene]  # home_scenes[label]
+    home_looks: list[tuple[str, str]]  # home_looks[label]: (shape, colour), used w.p. p_look
     videos: dict[str, list[VideoSpec]] = field(default_factory=dict)
 
     @property
@@ -120,7 +121,9 @@ def plan_world(cfg: WorldConfig) -> WorldPlan:
     motions = sorted(MOTIONS[: cfg.num_classes], key=lambda m: m.dir_name)
     scenes = [Scene(f, p) for f in cfg.scene_families for p in cfg.palettes]
     order = rng_for(cfg, 0, 0).permutation(len(scenes))[: cfg.num_classes]
-    plan = WorldPlan(cfg, motions, [scenes[i] for i in order])
+    looks = [(shape, colour) for shape in SHAPES for colour in COLOURS]
+    look_order = rng_for(cfg, 0, 1).permutation(len(looks))[: cfg.num_classes]
+    plan = WorldPlan(cfg, motions, [scenes[i] for i in order], [looks[i] for i in look_order])
     groups_test = -(-cfg.ic_test_per_class // cfg.clips_per_group)  # test groups come first (UCF)
     plan.videos[IC_TEST] = _in_context_specs(plan, IC_TEST, cfg.ic_test_per_class, first_group=1)
     plan.videos[IC_TRAIN] = _in_context_specs(
@@ -177,7 +180,15 @@ def make_track(spec: VideoSpec, plan: WorldPlan) -> ActorTrack:
     cfg = plan.config
     rng = rng_for(cfg, *_track_key(spec))
     motion = plan.motions[spec.label]
-    return sample_track(motion, rng, cfg.num_frames, cfg.frame_size, cfg.actor_size)
+    return sample_track(
+        motion,
+        rng,
+        cfg.num_frames,
+        cfg.frame_size,
+        cfg.actor_size,
+        home_look=plan.home_looks[spec.label],
+        p_look=cfg.p_look,
+    )
 
 
 def make_background(spec: VideoSpec, plan: WorldPlan) -> np.ndarray:

@@ -270,7 +270,7 @@ def pretrain_tiny_clip(
         loss.backward()
         optimizer.step()
         log.append((step + 1, loss.item()))
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        bar.set_postfix(loss=f"{log[-1][1]:.3f}")
     model.eval()
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return PretrainResult(state, log, time.perf_counter() - start, cfg.clip_arch)

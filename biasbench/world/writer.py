@@ -99,6 +99,7 @@ def world_manifest(plan: WorldPlan, videos: dict[str, list[dict[str, Any]]]) -> 
         "class_names": plan.class_names,
         "class_dirs": plan.class_dirs,
         "home_scenes": [s.name for s in plan.home_scenes],
+        "home_looks": [f"{colour} {shape}" for shape, colour in plan.home_looks],
         "scenes": {
             "in_context": [f"{f}/{p}" for f in cfg.scene_families for p in cfg.palettes],
             "held_out": list(cfg.held_out_families),

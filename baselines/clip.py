@@ -57,3 +57,15 @@ class ClipLearner(Learner):
 
     def text_state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.clip.state_dict().items() if not k.startswith("visual.")}
+
+    def set_text_trainable(self, enable: bool = True) -> None:
+        """Unfreeze (or freeze) the text tower; the logit scale always stays fixed."""
+        for name, p in self.clip.named_parameters():
+            if not name.startswith("visual.") and not name.startswith("logit_"):
+                p.requires_grad_(enable)
+
+    @property
+    def text_trainable(self) -> bool:
+        return any(
+            p.requires_grad for n, p in self.clip.named_parameters() if n.startswith("transformer.")
+        )

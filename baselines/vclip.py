@@ -188,19 +188,7 @@ class VClipLearner(ClipLearner):
         self._frames.num_frames = frames.shape[1]
         return super().encode_frames(frames)
 
-    def set_text_trainable(self, enable: bool = True) -> None:
-        """Unfreeze (or freeze) the text tower; the logit scale always stays fixed."""
-        for name, p in self.clip.named_parameters():
-            if not name.startswith("visual.") and not name.startswith("logit_"):
-                p.requires_grad_(enable)
-
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         for block in self.clip.visual.transformer.resblocks:
             block.grad_checkpointing = enable
         self.clip.transformer.grad_checkpointing = enable and self.text_trainable
-
-    @property
-    def text_trainable(self) -> bool:
-        return any(
-            p.requires_grad for n, p in self.clip.named_parameters() if n.startswith("transformer.")
-        )

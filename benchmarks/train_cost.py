@@ -13,7 +13,8 @@ recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``
   included) per training video.
 - Each method runs in a fresh subprocess, so its peak memory is its own: on GPU the CUDA
   allocator's peak (``torch.cuda.max_memory_allocated``), on CPU the peak resident set size
-  minus the resident size before the learner was built.
+  minus the resident size before the learner was built, with glibc told to return freed
+  memory at once (``MALLOC_MMAP_THRESHOLD_``), so that it follows live tensors.
 
 - ``--repeats R`` measures every method R times, round robin (plain, a, b, ..., plain, a,
   b, ...), and reports the median samples/s and peak memory: on a shared machine the load
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for _ in range(args.repeats):
         for name in methods:
             cmd = [sys.executable, __file__, *forwarded, "--one", name]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
             if proc.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
             runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -216,6 +217,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
     return results
+
+
+def _child_env() -> dict[str, str]:
+    """On CPU, let glibc serve tensors of 64 KiB and more with mmap and give freed memory back
+    at once, so that the peak resident size follows live tensor memory instead of allocator
+    caching (with the default arenas two runs of the same update differ by tens of MB)."""
+    return {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0", **os.environ}
 
 
 def _median_of(repeats: list[dict]) -> dict:

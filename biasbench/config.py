@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -167,17 +169,36 @@ def settings_from(cls: type[T], values: dict[str, Any], where: str) -> T:
     unknown = set(values) - set(names)
     if unknown:
         raise ConfigError(f"unknown {where} settings {sorted(unknown)}; known: {sorted(names)}")
+    hints = typing.get_type_hints(cls)
     out = {}
     for k, v in values.items():
-        default = getattr(cls, k, None) if not callable(getattr(cls, k, None)) else None
-        if isinstance(default, bool) and not isinstance(v, bool):
-            raise ConfigError(f"{where}.{k} expects true/false, got {v!r}")
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            if not isinstance(v, (int, float)) or isinstance(v, bool):
-                raise ConfigError(f"{where}.{k} expects a number, got {v!r}")
-            v = type(default)(v) if isinstance(default, float) else v
-        out[k] = v
+        out[k] = _checked_value(hints.get(k), v, f"{where}.{k}")
     return cls(**out)
+
+
+def _checked_value(hint: Any, v: Any, name: str) -> Any:
+    """Check ``v`` against a field's annotation (bool, int, float, optional of those)."""
+    args = (
+        set(typing.get_args(hint))
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else {hint}
+    )
+    if v is None and type(None) in args:
+        return v
+    scalars = args - {type(None)}
+    if scalars == {bool}:
+        if not isinstance(v, bool):
+            raise ConfigError(f"{name} expects true/false, got {v!r}")
+    elif scalars and scalars <= {int, float}:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ConfigError(f"{name} expects a number, got {v!r}")
+        if scalars == {float}:
+            return float(v)
+        if scalars == {int} and isinstance(v, float):
+            if not v.is_integer():
+                raise ConfigError(f"{name} expects a whole number, got {v!r}")
+            return int(v)
+    return v
 
 
 def settings_dict(obj: Any) -> dict[str, Any]:

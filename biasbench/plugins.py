@@ -45,6 +45,16 @@ LEARNERS.add(
     "biasbench.baselines.vclip:VClipLearner",
     "CLIP with neighbour-frame temporal attention (Open-VCLIP); visual tower trainable",
 )
+LEARNERS.add(
+    "vifi-clip",
+    "biasbench.baselines.vifi_clip:ViFiClipLearner",
+    "frame-average CLIP, image and text towers fully fine-tuned (ViFi-CLIP)",
+)
+LEARNERS.add(
+    "st-adapter",
+    "biasbench.baselines.st_adapter:STAdapterLearner",
+    "frozen CLIP + depth-wise temporal-conv adapters before each vision block (ST-Adapter)",
+)
 
 # --- methods ----------------------------------------------------------------------------
 METHODS.add(

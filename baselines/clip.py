@@ -27,6 +27,8 @@ class ClipLearner(Learner):
     """Frozen open_clip model; subclasses (vclip, ...) unfreeze or extend the visual tower."""
 
     Settings = ClipSettings
+    trainable = False  # frozen CLIP; subclasses unfreeze or add parameters
+    trains_clip_weights = True
 
     def __init__(self, spec: BackboneSpec, settings: ClipSettings | None = None):
         settings = settings or ClipSettings()
@@ -44,6 +46,11 @@ class ClipLearner(Learner):
 
     def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
         return self.encode_frames(frames).mean(dim=1)
+
+    def encode_with_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frame average and the frame embeddings it averages, from one forward."""
+        per_frame = self.encode_frames(frames)
+        return per_frame.mean(dim=1), per_frame
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.clip.encode_text(tokens).float(), dim=-1)

@@ -80,9 +80,11 @@ def reference_clip(learner: Learner, initial_state: Mapping[str, torch.Tensor]) 
 class DecisionEnsemble(Learner):
     """Logits ``(1 - r) * learner + r * reference``: a decision-space CLIP ensemble.
 
-    Video and text embeddings are the two models' embeddings side by side; :meth:`logits`
-    splits them again, re-normalises each half of the classifier (which gives back each
-    model's own classifier exactly, templates averaged included) and mixes the two logits.
+    Video and text embeddings are the two models' embeddings side by side (video: the
+    reference's ``D`` columns first, then the learner's output, which may be wider than ``D``,
+    as X-CLIP's is); :meth:`logits` splits them again, re-normalises each half of the
+    classifier (which gives back each model's own classifier exactly, templates averaged
+    included) and mixes the two logits.
     """
 
     starts_at_clip = True
@@ -98,11 +100,15 @@ class DecisionEnsemble(Learner):
     def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
         return torch.cat(
             [
-                self.learner.encode_video(frames).float(),
                 self.reference.encode_video(frames).float(),
+                self.learner.encode_video(frames).float(),
             ],
             dim=-1,
         )
+
+    def video_embedding(self, emb: torch.Tensor) -> torch.Tensor:
+        """The learner's own video embedding (the ensemble is a test-time view of it)."""
+        return self.learner.video_embedding(emb[:, self.split :])
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         return torch.cat(
@@ -119,8 +125,8 @@ class DecisionEnsemble(Learner):
 
     def logits(self, video_emb: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
         d = self.split
-        own = self.learner.logits(video_emb[:, :d], F.normalize(classifier[:, :d], dim=-1))
-        ref = self.reference.logits(video_emb[:, d:], F.normalize(classifier[:, d:], dim=-1))
+        own = self.learner.logits(video_emb[:, d:], F.normalize(classifier[:, :d], dim=-1))
+        ref = self.reference.logits(video_emb[:, :d], F.normalize(classifier[:, d:], dim=-1))
         return (1.0 - self.ratio) * own + self.ratio * ref
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:

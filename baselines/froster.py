@@ -5,11 +5,13 @@ the same frames. Student features ``z`` are mapped by residual projectors (FROST
 ``h(z) = z + alpha * W2 GELU(W1 z)`` (no biases, ``W2`` zero-initialised, ``alpha = 0.1``) and
 pulled towards the teacher's (Eq. 7, with the cosine distance of the public code)::
 
-    L = CE(frame-averaged logits) + beta * [ mean_frames (1 - cos(h_v(z_v), f_v))
-                                           + mean_classes (1 - cos(h_t(z_t), f_t)) ]
+    L = CE(video logits) + beta * [ mean_frames (1 - cos(h_v(z_v), f_v))
+                                   + mean_classes (1 - cos(h_t(z_t), f_t)) ]
 
-``beta = 2.0`` (Eq. 8). Visual features are the per-frame normalised embeddings. By default
-the text side stays frozen, as in the Open-MeDe paper's reproduction ("FROSTER †"); then the
+``beta = 2.0`` (Eq. 8). The cross-entropy goes through the learner's whole video path (its
+temporal pooling, X-CLIP's prompts); the distilled visual features are the learner's
+per-frame normalised embeddings (``Learner.encode_with_frames``) against the teacher's
+frames. By default the text side stays frozen, as in the Open-MeDe paper's reproduction ("FROSTER †"); then the
 text term is identically a function of the projector alone and is left out. ``train_text``
 trains the text encoder as FROSTER does, with the text term and, optionally, class
 ``descriptions`` (a JSON file ``{class name: [description, ...]}``, FROSTER's GPT-rephrased
@@ -74,14 +76,6 @@ def froster_loss(
     return ce + beta * (visual + text)
 
 
-def frame_embeddings(learner: Learner, frames: torch.Tensor) -> torch.Tensor:
-    """``[B, T', D]`` normalised per-frame embeddings (T' = 1 for learners without frames)."""
-    encode = getattr(learner, "encode_frames", None)
-    if encode is not None:
-        return encode(frames)
-    return learner.encode_video(frames)[:, None]
-
-
 class Froster(AveragedRecipe):
     """Cross-entropy plus residual feature distillation towards frozen CLIP, then SWA."""
 
@@ -91,6 +85,11 @@ class Froster(AveragedRecipe):
 
     def make_average(self, run: TrainRun) -> WeightAverage:
         return UniformAverage(self.settings.swa_start, self.settings.swa_end)
+
+    def refusal(self, learner_cls: type[Learner]) -> str | None:
+        if self.settings.train_text and not hasattr(learner_cls, "set_text_trainable"):
+            return "train_text=true needs a learner whose text tower can be unfrozen"
+        return super().refusal(learner_cls)
 
     def configure_learner(self, learner: Learner) -> None:
         if self.settings.descriptions and not self.settings.train_text:
@@ -152,11 +151,11 @@ class Froster(AveragedRecipe):
         else:
             classifier = text.classifier()
         with step.autocast():
-            z_v = frame_embeddings(learner, batch.frames)
+            video, z_v = learner.encode_with_frames(batch.frames)
             with torch.no_grad():
-                f_v = frame_embeddings(self.teacher, batch.frames)
+                f_v = self.teacher.encode_with_frames(batch.frames)[1]
         z_v = z_v.float()
-        ce = F.cross_entropy(learner.logits(z_v.mean(1), classifier), batch.labels)
+        ce = F.cross_entropy(learner.logits(video.float(), classifier), batch.labels)
         visual = rfd_loss(self.proj_visual(z_v), f_v)
         text_term = torch.zeros((), device=ce.device)
         if self.proj_text is not None:

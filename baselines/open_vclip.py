@@ -67,6 +67,14 @@ class OpenVClip(AveragedRecipe):
     default_learner = "vclip"
     Settings = OpenVClipSettings
 
+    def refusal(self, learner_cls: type[Learner]) -> str | None:
+        if learner_cls.trainable and not learner_cls.trains_clip_weights:
+            return (
+                "interpolated weight regularization and patching mix the trained weights with "
+                "CLIP's own; this learner trains weights CLIP does not have"
+            )
+        return super().refusal(learner_cls)
+
     def make_average(self, run: TrainRun) -> WeightAverage:
         return UniformAverage(self.settings.swa_start, self.settings.swa_end)
 

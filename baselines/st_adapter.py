@@ -145,6 +145,8 @@ class STAdapterLearner(ClipLearner):
     """Frozen CLIP with an ST-Adapter before the attention of each vision block."""
 
     Settings = STAdapterSettings
+    trainable = True
+    trains_clip_weights = False  # only the added adapters train
 
     def __init__(self, spec: BackboneSpec, settings: STAdapterSettings | None = None):
         settings = settings or STAdapterSettings()

@@ -176,6 +176,7 @@ class VClipLearner(ClipLearner):
     """CLIP with neighbour-frame attention in the vision tower; visual tower trainable."""
 
     Settings = VClipSettings
+    trainable = True
 
     def __init__(self, spec: BackboneSpec, settings: VClipSettings | None = None):
         settings = settings or VClipSettings()

@@ -35,6 +35,7 @@ class ViFiClipLearner(ClipLearner):
     """Frame-average CLIP; image and text towers trainable, logit scale fixed."""
 
     Settings = ViFiClipSettings
+    trainable = True
 
     def __init__(self, spec: BackboneSpec, settings: ViFiClipSettings | None = None):
         settings = settings or ViFiClipSettings()

@@ -54,10 +54,21 @@ def cli(verbose: bool) -> None:
 
 @cli.command("list")
 @click.argument("kind", required=False, type=click.Choice(KINDS))
-def list_cmd(kind: str | None) -> None:
+@click.option(
+    "--learner",
+    "-l",
+    default=None,
+    help="With `methods`: say which methods can train this learner, and why not.",
+)
+def list_cmd(kind: str | None, learner: str | None) -> None:
     """List registered protocols, methods, learners and dataset formats."""
     from biasbench.plugins import REGISTRIES
 
+    if learner is not None:
+        if kind not in (None, "methods"):
+            raise click.UsageError("--learner goes with `biasbench list methods`")
+        _list_methods_for(learner)
+        return
     for k in [kind] if kind else KINDS:
         click.echo(f"{k}:")
         reg = REGISTRIES[k]
@@ -66,6 +77,18 @@ def list_cmd(kind: str | None) -> None:
             click.echo(f"  {e.name:<14} {e.summary}{alias}")
             if k == "protocols":
                 click.echo(f"  {'':<14} needs: {_needs_line(reg, e.name)}")
+
+
+def _list_methods_for(learner: str) -> None:
+    """Every method with "ok" or the reason it refuses ``learner`` (imports the plugins)."""
+    from biasbench.plugins import LEARNERS, METHODS
+
+    name = LEARNERS.canonical(learner)
+    learner_cls = LEARNERS.get(name)
+    click.echo(f"methods for learner {name}:")
+    for e in METHODS:
+        reason = METHODS.get(e.name)().refusal(learner_cls)
+        click.echo(f"  {e.name:<14} {'refused: ' + reason if reason else 'ok'}")
 
 
 def _needs_line(reg, name: str) -> str:
@@ -90,7 +113,8 @@ def _needs_line(reg, name: str) -> str:
     "config_file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="YAML/JSON file with run settings (command line wins).",
+    help="YAML/JSON file with run settings, or a shipped preset such as xclip-vit-b16 or "
+    "xclip-embedded (command line wins).",
 )
 @click.option(
     "--set",

@@ -147,13 +147,40 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     return RunConfig(**d)
 
 
+PRESETS_DIR = Path(__file__).parent / "configs"
+
+
+def config_presets() -> list[str]:
+    """Names of the config files shipped with biasbench (``--config NAME``): each learner's
+    ``<learner>-embedded`` (the tiny CLIP of the embedded world) and ``<learner>-vit-b16``
+    (its paper's configuration on ViT-B/16)."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A config file path, or the shipped preset of that name when no such file exists."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    preset = PRESETS_DIR / f"{path}.yaml"
+    if str(path) in config_presets():
+        return preset
+    import difflib
+
+    close = difflib.get_close_matches(str(path), config_presets(), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"config file {p} does not exist and is not a shipped preset{hint} "
+        f"(presets: {', '.join(config_presets())})"
+    )
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON config file into a dict (validated later by from_dict)."""
+    """Read a YAML or JSON config file (or a shipped preset by name) into a dict (validated
+    later by from_dict)."""
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist")
+    p = resolve_config_path(path)
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:

@@ -20,6 +20,7 @@ import torch
 from biasbench import metrics as M
 from biasbench.config import RunConfig, settings_dict, settings_from
 from biasbench.datactx import DataContext
+from biasbench.errors import ConfigError
 from biasbench.method import FitContext, Method
 from biasbench.models.backbone import BackboneSpec
 from biasbench.models.learner import Learner
@@ -81,6 +82,9 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
     method: Method = method_cls(settings_from(method_cls.Settings, cfg.method_cfg, "method"))
     learner_name = LEARNERS.canonical(cfg.learner or method_cls.default_learner)
     cfg.learner = learner_name
+    reason = method.refusal(LEARNERS.get(learner_name))
+    if reason:
+        raise ConfigError(f"method {cfg.method} cannot train learner {learner_name}: {reason}")
     if cfg.eval.temporal_views is None:  # resolved before hashing: explicit = default
         cfg.eval.temporal_views = protocol.default_temporal_views()
 
@@ -241,7 +245,7 @@ def evaluate_set(
         scores_all.append(M.aggregate_views(logits.cpu().numpy(), cfg.eval.aggregation))
         idx_all.append(batch["indices"].numpy())
         if cfg.eval.store_embeddings:
-            emb_all.append(emb.view(b, v, -1).mean(1).cpu().numpy())
+            emb_all.append(learner.video_embedding(emb).view(b, v, -1).mean(1).cpu().numpy())
     log.info("eval %s: %d videos in %.1fs", req.key, len(vs), time.time() - t0)
     idx = np.concatenate(idx_all) if idx_all else np.zeros(0, dtype=np.int64)
     k = len(vs.class_names)

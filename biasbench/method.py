@@ -51,6 +51,13 @@ class Method:
     def __init__(self, settings: Any = None):
         self.settings = settings if settings is not None else self.Settings()
 
+    def refusal(self, learner_cls: type[Learner]) -> str | None:
+        """Why this method, with its settings, cannot be applied to ``learner_cls``; None if it can.
+
+        Checked before a run starts and listed by ``biasbench list methods --learner L``.
+        """
+        return None
+
     def fit(self, learner: Learner, train: Any, ctx: FitContext) -> Learner:
         """Train ``learner`` on ``train`` (a TrainRequest) and return the model to evaluate."""
         raise NotImplementedError

@@ -55,6 +55,16 @@ LEARNERS.add(
     "biasbench.baselines.st_adapter:STAdapterLearner",
     "frozen CLIP + depth-wise temporal-conv adapters before each vision block (ST-Adapter)",
 )
+LEARNERS.add(
+    "xclip",
+    "biasbench.baselines.xclip:XClipLearner",
+    "cross-frame communication tokens + multi-frame integration + video-specific prompts (X-CLIP)",
+)
+LEARNERS.add(
+    "vita-clip",
+    "biasbench.baselines.vita_clip:VitaClipLearner",
+    "frozen CLIP with video prompts (global, local, summary) and learnable text context (Vita-CLIP)",
+)
 
 # --- methods ----------------------------------------------------------------------------
 METHODS.add(

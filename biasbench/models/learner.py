@@ -22,6 +22,12 @@ class Learner(nn.Module):
 
     #: whether the paper starts this learner exactly at CLIP (checked by contract tests)
     starts_at_clip: ClassVar[bool] = True
+    #: whether the learner has parameters a training method can update (frozen CLIP has none)
+    trainable: ClassVar[bool] = True
+    #: whether every trainable parameter is one of CLIP's own weights and starts at CLIP's
+    #: value: methods that interpolate with CLIP in weight space (Open-VCLIP's IWR and
+    #: patching, the weight-space CLIP ensemble) need it
+    trains_clip_weights: ClassVar[bool] = False
 
     def __init__(self, data_config: DataConfig, spec: BackboneSpec | None = None):
         super().__init__()
@@ -54,6 +60,21 @@ class Learner(nn.Module):
         """Recompute activations in the backward pass to save memory (no-op by default)."""
 
     # -- helpers shared by all learners --------------------------------------------------
+    def encode_with_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``encode_video``'s output and ``[B, T', D]`` per-frame features from one forward.
+
+        Frame-level losses (FROSTER's distillation) use the frame features while the
+        classification loss goes through the full video path. Default: the video embedding as
+        a single "frame" (``T' = 1``); learners with per-frame features override it.
+        """
+        video = self.encode_video(frames)
+        return video, self.video_embedding(video)[:, None]
+
+    def video_embedding(self, emb: torch.Tensor) -> torch.Tensor:
+        """The part of ``encode_video``'s output that is the video embedding, for stored
+        embeddings and t-SNE (default: all of it; learners that append more override it)."""
+        return emb
+
     def logits(self, video_emb: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
         """Scaled cosine logits ``[B, K]`` of video embeddings against a text classifier."""
         return self.logit_scale * video_emb @ classifier.t()

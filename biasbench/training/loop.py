@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from biasbench.errors import ConfigError
 from biasbench.method import FitContext
 from biasbench.models.learner import Learner
 from biasbench.training import checkpoint as ckpt
@@ -119,6 +120,10 @@ def prepare(
     for m in modules.values():
         m.to(env.device)
     named = _trainable_named(learner, modules)
+    if not named:
+        raise ConfigError(
+            f"{recipe.name}: learner {type(learner).__name__} has no trainable parameters"
+        )
     params = [p for _, p in named]
     broadcast_parameters(params, env)
     optimizer = build_optimizer(

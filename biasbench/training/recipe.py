@@ -101,6 +101,18 @@ class Recipe(Method):
     batches_per_update: ClassVar[int] = 1
     Settings: ClassVar[type] = TrainSettings
 
+    def refusal(self, learner_cls: type[Learner]) -> str | None:
+        if not learner_cls.trainable:
+            return "the learner has nothing to train (use --method zero-shot to score it)"
+        if getattr(self.settings, "clip_ensemble", "none") == "weight" and not (
+            learner_cls.trains_clip_weights
+        ):
+            return (
+                "clip_ensemble=weight interpolates the trained weights with CLIP's, but this "
+                "learner trains weights CLIP does not have (use clip_ensemble=decision)"
+            )
+        return None
+
     # -- the parts a recipe supplies ------------------------------------------------------
     def recipe_defaults(self, family: str, embedded: bool) -> dict[str, Any]:
         """Defaults of this recipe's own fields (or overrides of the engine's) for a case."""

@@ -4,6 +4,8 @@
 - Table 2, cross-dataset: top-1 mean ± std per dataset (``xd-*``).
 - Table 3, out-of-context: DS / DS-SCUBA / DS-HAT / HM, top-1 and top-5 (``<ds>-scuba``,
   ``<ds>-hat``); one table per dataset (HMDB gives supplementary Table 1's shape).
+- Table 4, model-agnostic: each learner trained by ``plain`` and by ``openmede``, the
+  protocol's headline metric for both and the gain (learners with both runs only).
 - Table 5, in-context vs out-of-context: IC / OC / HM per protocol (closed-set K400 first).
 - Supplementary Table 9, training cost: from the training-cost benchmark's JSON.
 
@@ -64,6 +66,9 @@ def paper_tables(runset: RunSet, costs: list[dict[str, Any]] | None = None) -> d
         built = {
             "table1-base-to-novel": base_to_novel_table(runset, groups[B2N]),
             "table2-cross-dataset": cross_dataset_table(runset, groups[XD]),
+            "table4-model-agnostic": model_agnostic_table(
+                runset, [p for f in (CLOSED, B2N, XD, OOC) for p in groups[f]]
+            ),
             "table5-ic-oc": ic_oc_table(runset, groups[CLOSED] + groups[OOC]),
         }
         for name, table in built.items():
@@ -205,6 +210,66 @@ def out_of_context_tables(
         )
         out[ds] = t
     return out
+
+
+BASELINE_METHOD, HEADLINE_METHOD = "plain", "openmede"
+# the headline metric of a family in Table 4: (column label, metric names, combine)
+_HEADLINE = {
+    CLOSED: ("top-1", ("ic_top1",)),
+    B2N: ("HM", ("base_top1", "novel_top1")),
+    XD: ("top-1", ("top1",)),
+    OOC: ("OC top-1", ("oc_top1",)),
+}
+
+
+def headline_value(runs: list[Run], protocol: str) -> float:
+    """The one number Table 4 shows for an entry on a protocol: closed-set top-1, the
+    base-to-novel HM (recomputed from the mean Base and Novel), cross-dataset top-1 or
+    out-of-context top-1; means over the runs (seeds)."""
+    names = _HEADLINE[family_of(protocol, {m.name for r in runs for m in r.metrics})][1]
+    values = [aggregate(runs, n)[0] if runs else NAN for n in names]
+    return _hm(*values) if len(values) > 1 else values[0]
+
+
+def model_agnostic_table(runset: RunSet, protocols: list[str]) -> Table | None:
+    """Table 4: per learner, ``plain`` vs ``+ Open-MeDe`` on each protocol and the gain.
+
+    Rows are learners with runs of both methods on at least one of ``protocols``; runs are
+    matched by method and learner (any seeds), whatever their entry labels.
+    """
+    by_pair: dict[tuple[str, str, str], list[Run]] = {}
+    for p in protocols:
+        for r in runset.for_protocol(p):
+            by_pair.setdefault((p, r.method, r.learner), []).append(r)
+    pairs = {(p, lr) for (p, m, lr) in by_pair if m == BASELINE_METHOD}
+    pairs &= {(p, lr) for (p, m, lr) in by_pair if m == HEADLINE_METHOD}
+    shown = [p for p in protocols if any(q == p for q, _ in pairs)]
+    learners = sorted({lr for _, lr in pairs})
+    if not shown:
+        return None
+    columns, groups = ["Learner"], [("", 1)]
+    for p in shown:
+        label = _HEADLINE[family_of(p, {"top1"})][0]
+        columns += ["Plain", "+ Open-MeDe", "Gain"]
+        groups.append((f"{dataset_of(p)} ({label})", 3))
+    t = Table(columns, groups=groups, title="Model-agnostic gains of Open-MeDe (%)")
+    seeds: set[int] = set()
+    for learner in learners:
+        row: list[Any] = [learner]
+        for p in shown:
+            base_runs = by_pair.get((p, BASELINE_METHOD, learner), [])
+            ours_runs = by_pair.get((p, HEADLINE_METHOD, learner), [])
+            base, ours = headline_value(base_runs, p), headline_value(ours_runs, p)
+            seeds.update(len(x) for x in (base_runs, ours_runs) if x)
+            row += [base, ours, ours - base]
+        t.rows.append(row)
+    t.rank = {i: True for i in range(1, len(columns)) if columns[i] != "Gain"}
+    t.notes.append(
+        "Plain: standard fine-tuning of the learner; + Open-MeDe: the same learner trained by "
+        "openmede; Gain = + Open-MeDe - Plain; means over "
+        + ("runs (" + ", ".join(str(n) for n in sorted(seeds)) + " per entry)")
+    )
+    return t
 
 
 def ic_oc_table(runset: RunSet, protocols: list[str]) -> Table | None:

@@ -35,7 +35,7 @@ from biasbench.reports.records import load_runs
 from biasbench.reports.report import safe_name
 from biasbench.reports.table import EMBEDDED_LABEL, Stat, Table, latex_escape
 from biasbench.reports.tsne import context_sets, tsne_figure
-from biasbench.results import SetResult
+from biasbench.results import Metric, SetResult
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("BIASBENCH_UPDATE_GOLDEN") == "1"
@@ -169,6 +169,41 @@ def test_paper_tables_keep_embedded_runs_apart(runset):
     for k, t in tables.items():
         if not k.startswith("embedded-"):
             assert EMBEDDED_LABEL not in t.title and "World" not in str(t.groups)
+
+
+def test_table4_pairs_each_learner_with_and_without_openmede(tmp_path):
+    """Plain vs + Open-MeDe per learner, gains by hand; real and embedded apart; a learner
+    without both methods and a method other than the two are left out."""
+    runs = tmp_path / "runs"
+    top1 = {  # (protocol, method, learner) -> top-1 per seed
+        ("synth-xd", "plain", "vclip"): [50.0, 54.0],
+        ("synth-xd", "openmede", "vclip"): [55.0, 57.0],
+        ("synth-xd", "plain", "st-adapter"): [40.0],
+        ("synth-xd", "openmede", "st-adapter"): [39.5],
+        ("synth-xd", "plain", "xclip"): [30.0],  # no openmede run: no row
+        ("synth-xd", "froster", "vclip"): [99.0],  # neither plain nor openmede: ignored
+        ("xd-ucf", "plain", "vclip"): [80.0],
+        ("xd-ucf", "openmede", "vclip"): [83.7],
+    }
+    for (protocol, method, learner), values in top1.items():
+        for seed, v in enumerate(values):
+            sets = {"test": make_set("test", 8, 0.5, seed)}
+            embedded = protocol.startswith("synth")
+            metrics = [Metric("top1", v, n=8)]
+            write_run(runs, protocol, method, learner, seed, sets, metrics, embedded=embedded)
+    tables = paper_tables(load_runs([runs]))
+    t = tables["embedded-table4-model-agnostic"]
+    assert EMBEDDED_LABEL in t.title
+    assert t.columns == ["Learner", "Plain", "+ Open-MeDe", "Gain"]
+    rows = {r[0]: r[1:] for r in t.rows}
+    assert set(rows) == {"vclip", "st-adapter"}
+    assert rows["vclip"] == pytest.approx([52.0, 56.0, 4.0])
+    assert rows["st-adapter"] == pytest.approx([40.0, 39.5, -0.5])
+    real = tables["table4-model-agnostic"]
+    assert EMBEDDED_LABEL not in real.title and real.rows == [
+        ["vclip", 80.0, 83.7, pytest.approx(3.7)]
+    ]
+    assert "Gain" in real.render("markdown")
 
 
 def test_table2_and_table9(runset, runs_dir):

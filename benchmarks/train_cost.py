@@ -1,4 +1,4 @@
-"""Training cost of every method on one learner, as ratios inside one run (supp. Table 9 shape).
+"""Training cost of methods on learners, as ratios inside one run (supp. Table 9 shape).
 
 For each method: trainable and total parameters (the learner plus the method's own modules,
 e.g. FROSTER's frozen teacher and projectors), forward FLOPs per clip of the learner, peak
@@ -8,7 +8,8 @@ recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``
 - Batches are random clips already in memory, so decoding is left out and the figures
   measure the method, not the loader. The learner starts from random weights unless
   ``--weights`` is given: cost does not depend on the weights.
-- FLOPs follow the fvcore convention of the papers' tables (one multiply-add = one FLOP);
+- FLOPs follow the fvcore convention of the papers' tables (one multiply-add = one FLOP),
+  attention matmuls included (see :func:`flop_counter`);
   ``train_gflops_per_sample`` counts a whole update (all forward and backward passes, teacher
   included) per training video.
 - Each method runs in a fresh subprocess, so its peak memory is its own: on GPU the CUDA
@@ -16,6 +17,10 @@ recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``
   minus the resident size before the learner was built, with glibc told to return freed
   memory at once (``MALLOC_MMAP_THRESHOLD_``), so that it follows live tensors.
 
+- ``--learner`` takes one learner, a comma-separated list or ``all`` (every trainable
+  learner); with several learners the default methods are ``plain`` and ``openmede`` (paper
+  Table 4's pair) and ratios are to ``plain`` on the same learner. A method that refuses a
+  learner (``biasbench list methods --learner L``) is skipped with its reason.
 - ``--repeats R`` measures every method R times, round robin (plain, a, b, ..., plain, a,
   b, ...), and reports the median samples/s and peak memory: on a shared machine the load
   drifts, and interleaving spreads it over the methods instead of charging it to one.
@@ -24,13 +29,13 @@ recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``
   for its extra memory (it keeps ``theta`` to restore and ``g_s`` while the query backward runs).
 
 Output: a table, and with ``--out`` a JSON list of ``{method, learner, device,
-params_trainable, params_total, gflops_per_clip, peak_mem_mb, samples_per_s, ratio_to_plain,
-extra_mem_mb, one_copy_mb}`` (plus ``train_gflops_per_sample``, every repeat's samples/s and
+params_trainable, params_total, gflops_per_clip, peak_mem_mb, samples_per_s, step_s,
+ratio_to_plain, extra_mem_mb, one_copy_mb}`` (``step_s``: seconds per optimizer update) (plus ``train_gflops_per_sample``, every repeat's samples/s and
 the settings measured).
 
 Usage::
 
-    python benchmarks/train_cost.py [--learner vclip] [--methods plain,open-vclip,...]
+    python benchmarks/train_cost.py [--learner vclip|all|vclip,xclip] [--methods plain,...]
         [--device cpu|cuda] [--arch biasbench-tiny-p8-64] [--weights PATH]
         [--batch-size 8] [--frames 8] [--classes 28] [--updates 6] [--repeats 3] [--out cost.json]
 """
@@ -57,8 +62,6 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    from torch.utils.flop_counter import FlopCounterMode
-
     from biasbench.config import settings_from
     from biasbench.harness import build_learner
     from biasbench.method import FitContext
@@ -106,14 +109,12 @@ def measure(args: argparse.Namespace) -> dict:
         ]
 
     data = batches()  # reused by every update: memory holds one update's batches, as in training
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        learner.encode_video(data[0].frames[:1])
-    clip_flops = fc.get_total_flops() / 2
+    clip_flops = forward_flops(learner, data[0].frames[:1])
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     for step in range(args.warmup):  # builds the text classifier, warms allocators
         update_step(method, learner, data, step, 1, prep)
-    with FlopCounterMode(display=False) as fc:
+    with flop_counter() as fc:
         update_step(method, learner, data, args.warmup, 1, prep)
     train_flops = fc.get_total_flops() / 2 / (args.batch_size * cls.batches_per_update)
     _sync(device)
@@ -140,12 +141,52 @@ def measure(args: argparse.Namespace) -> dict:
         "samples_per_s": round(
             args.updates * args.batch_size * cls.batches_per_update / elapsed, 2
         ),
+        "step_s": round(elapsed / args.updates, 3),
         "batch_size": args.batch_size,
         "batches_per_update": cls.batches_per_update,
         "frames": args.frames,
         "arch": args.arch,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def forward_flops(learner, frames) -> float:
+    """Multiply-adds of one ``encode_video`` call (fvcore's convention: 1 MAC = 1 FLOP).
+
+    PyTorch's fused ``nn.MultiheadAttention`` inference path (taken under ``no_grad`` by
+    frozen blocks) is invisible to the FLOP counter, so it is switched off while counting:
+    otherwise frozen CLIP's attention projections would go uncounted.
+    """
+    import torch
+
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), flop_counter() as fc:
+            learner.encode_video(frames)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return fc.get_total_flops() / 2
+
+
+def flop_counter():
+    """``FlopCounterMode`` that also counts the CPU flash-attention kernel (forward and
+    backward), which PyTorch's FLOP registry leaves out: attention matmuls, ``Q K^T`` and
+    ``A V``, would otherwise go uncounted on CPU (the GPU kernels are registered)."""
+    import torch
+    from torch.utils import flop_counter as fcm
+
+    aten = torch.ops.aten
+    mapping = {}
+    forward = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    backward = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
+    if forward is not None:
+        mapping[forward] = lambda q, k, v, *a, out_shape=None, **kw: fcm.sdpa_flop_count(q, k, v)
+    if backward is not None:
+        mapping[backward] = lambda g, q, k, v, *a, out_shape=None, **kw: (
+            fcm.sdpa_backward_flop_count(g, q, k, v)
+        )
+    return fcm.FlopCounterMode(display=False, custom_mapping=mapping)
 
 
 def _sync(device) -> None:
@@ -157,9 +198,13 @@ def _sync(device) -> None:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--learner", default="vclip")
     p.add_argument(
-        "--methods", default=None, help="comma-separated; default: every trainable method"
+        "--learner", default="vclip", help="a learner, a comma-separated list, or all trainable"
+    )
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated; default: every trainable method (several learners: plain,openmede)",
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--arch", default="biasbench-tiny-p8-64")
@@ -186,29 +231,41 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(json.dumps(measure(args)))
         return []
 
-    from biasbench.plugins import METHODS
+    from biasbench.plugins import LEARNERS, METHODS
 
-    methods = (
-        args.methods.split(",")
-        if args.methods
-        else [n for n in METHODS.names() if METHODS.get(n).trains]
-    )
+    if args.learner == "all":
+        learners = [n for n in LEARNERS.names() if LEARNERS.get(n).trainable and n != "dummy"]
+    else:
+        learners = [LEARNERS.canonical(n) for n in args.learner.split(",")]
+    if args.methods:
+        methods = args.methods.split(",")
+    elif len(learners) > 1:
+        methods = ["plain", "openmede"]
+    else:
+        methods = [n for n in METHODS.names() if METHODS.get(n).trains]
     if "plain" not in methods:
         methods.insert(0, "plain")
     forwarded = _drop_values(
-        sys.argv[1:] if argv is None else argv, ("--out", "--methods", "--repeats")
+        sys.argv[1:] if argv is None else argv, ("--out", "--methods", "--repeats", "--learner")
     )
-    runs: dict[str, list[dict]] = {name: [] for name in methods}
-    for _ in range(args.repeats):
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for learner in learners:
         for name in methods:
-            cmd = [sys.executable, __file__, *forwarded, "--one", name]
+            reason = METHODS.get(name)().refusal(LEARNERS.get(learner))
+            if reason:
+                print(f"skipped {name} x {learner}: {reason}", file=sys.stderr)
+            else:
+                runs[(learner, name)] = []
+    for _ in range(args.repeats):
+        for learner, name in runs:
+            cmd = [sys.executable, __file__, *forwarded, "--learner", learner, "--one", name]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
             if proc.returncode != 0:
-                raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
-            runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                raise SystemExit(f"{name} x {learner} failed:\n{proc.stderr[-3000:]}")
+            runs[(learner, name)].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     results = [_median_of(r) for r in runs.values()]
-    plain = next(r for r in results if r["method"] == "plain")
     for r in results:
+        plain = next(q for q in results if q["method"] == "plain" and q["learner"] == r["learner"])
         r["ratio_to_plain"] = round(r["samples_per_s"] / plain["samples_per_s"], 3)
         r["extra_mem_mb"] = round(r["peak_mem_mb"] - plain["peak_mem_mb"], 1)
         r["one_copy_mb"] = round(2 * 4 * r["params_trainable"] / 2**20, 1)
@@ -232,6 +289,7 @@ def _median_of(repeats: list[dict]) -> dict:
 
     out = dict(repeats[0])
     out["samples_per_s"] = round(statistics.median(r["samples_per_s"] for r in repeats), 2)
+    out["step_s"] = round(statistics.median(r["step_s"] for r in repeats), 3)
     out["peak_mem_mb"] = round(statistics.median(r["peak_mem_mb"] for r in repeats), 1)
     out["samples_per_s_repeats"] = [r["samples_per_s"] for r in repeats]
     return out
@@ -254,6 +312,7 @@ def _drop_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
 
 def _print_table(results: list[dict]) -> None:
     cols = (
+        "learner",
         "method",
         "params_trainable",
         "params_total",
@@ -263,6 +322,7 @@ def _print_table(results: list[dict]) -> None:
         "extra_mem_mb",
         "one_copy_mb",
         "samples_per_s",
+        "step_s",
         "ratio_to_plain",
     )
     widths = [max(len(c), *(len(str(r[c])) for r in results)) for c in cols]

@@ -38,6 +38,7 @@ from torch import nn
 
 from biasbench.baselines.clip import ClipLearner
 from biasbench.baselines.vclip import FrameCount
+from biasbench.baselines.vit_blocks import retype_blocks
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -118,15 +119,9 @@ def install_st_adapters(visual: nn.Module, adapters: nn.ModuleList) -> None:
         raise ValueError(f"{len(adapters)} adapters for {len(blocks)} blocks")
     if not isinstance(getattr(visual, "patch_dropout", nn.Identity()), nn.Identity):
         raise ConfigError("st-adapter needs every patch token: disable patch dropout")
+    retype_blocks(visual, AdaptedBlock, AdaptedCustomBlock, "st-adapter")
     for block, adapter in zip(blocks, adapters, strict=True):
-        if isinstance(block, ResidualAttentionBlock):
-            block.__class__ = AdaptedBlock
-        elif isinstance(block, CustomResidualAttentionBlock):
-            block.__class__ = AdaptedCustomBlock
-        else:
-            raise ConfigError(f"st-adapter cannot patch vision block {type(block).__name__}")
         object.__setattr__(block, "st_adapter", adapter)  # a reference, not a submodule
-        block.batch_first = getattr(visual.transformer, "batch_first", True)
 
 
 def check_bottleneck(bottleneck: object) -> None:

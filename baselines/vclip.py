@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from biasbench.baselines.clip import ClipLearner
+from biasbench.baselines.vit_blocks import merge_heads, retype_blocks, split_heads
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -88,16 +89,6 @@ def neighbour_attention(
     return F.scaled_dot_product_attention(q, with_neighbours(k), with_neighbours(v), attn_mask=mask)
 
 
-def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    n, length, c = x.shape
-    return x.view(n, length, num_heads, c // num_heads).transpose(1, 2)
-
-
-def _merge(x: torch.Tensor) -> torch.Tensor:
-    n, h, length, d = x.shape
-    return x.transpose(1, 2).reshape(n, length, h * d)
-
-
 class _NeighbourMixin:
     """Forward of a residual block with neighbour-frame attention (set up by ``install``)."""
 
@@ -126,9 +117,9 @@ class NeighbourBlock(_NeighbourMixin, ResidualAttentionBlock):
         q, k, v = F.linear(self.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
         heads = attn.num_heads
         out = neighbour_attention(
-            _heads(q, heads), _heads(k, heads), _heads(v, heads), t, self.border
+            split_heads(q, heads), split_heads(k, heads), split_heads(v, heads), t, self.border
         )
-        x = x + self.ls_1(attn.out_proj(_merge(out)))
+        x = x + self.ls_1(attn.out_proj(merge_heads(out)))
         return x + self.ls_2(self.mlp(self.ln_2(x)))
 
 
@@ -138,11 +129,11 @@ class NeighbourCustomBlock(_NeighbourMixin, CustomResidualAttentionBlock):
     def _body(self, x: torch.Tensor, t: int) -> torch.Tensor:
         attn: Attention = self.attn
         q, k, v = F.linear(self.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-        q, k, v = (_heads(z, attn.num_heads) for z in (q, k, v))
+        q, k, v = (split_heads(z, attn.num_heads) for z in (q, k, v))
         out = neighbour_attention(attn.ln_q(q), attn.ln_k(k), v, t, self.border)
         if attn.head_scale is not None:
             out = out * attn.head_scale
-        out = attn.out_drop(attn.out_proj(attn.ln_inner(_merge(out))))
+        out = attn.out_drop(attn.out_proj(attn.ln_inner(merge_heads(out))))
         x = x + self.ls_1(self.ln_attn(out))
         return x + self.ls_2(self.mlp(self.ln_2(x)))
 
@@ -156,19 +147,12 @@ def install_neighbour_attention(visual: nn.Module, border: str = "mask") -> Fram
     """
     if border not in BORDERS:
         raise ConfigError(f"learner.border must be one of {BORDERS}, not {border!r}")
-    transformer = visual.transformer
     frames = FrameCount()
-    for block in transformer.resblocks:
-        if isinstance(block, ResidualAttentionBlock):
-            block.__class__ = NeighbourBlock
-        elif isinstance(block, CustomResidualAttentionBlock):
-            if block.attn.logit_scale is not None:
-                raise ConfigError("vclip does not support scaled-cosine attention blocks")
-            block.__class__ = NeighbourCustomBlock
-        else:
-            raise ConfigError(f"vclip cannot patch vision block {type(block).__name__}")
+    blocks = retype_blocks(
+        visual, NeighbourBlock, NeighbourCustomBlock, "vclip", own_attention=True
+    )
+    for block in blocks:
         block.frames, block.border, block.grad_checkpointing = frames, border, False
-        block.batch_first = getattr(transformer, "batch_first", True)
     return frames
 
 

@@ -67,6 +67,7 @@ from torch import nn
 
 from biasbench.baselines.clip import ClipLearner
 from biasbench.baselines.vclip import FrameCount
+from biasbench.baselines.vit_blocks import retype_blocks
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -205,15 +206,9 @@ def install_video_prompts(visual: nn.Module, prompts: nn.ModuleList) -> None:
         or getattr(visual, "pool_type", "tok") != "tok"
     ):
         raise ConfigError("vita-clip needs a vision tower pooled at its class token")
-    for block, p in zip(blocks, prompts, strict=False):
-        if isinstance(block, ResidualAttentionBlock):
-            block.__class__ = PromptedBlock
-        elif isinstance(block, CustomResidualAttentionBlock):
-            block.__class__ = PromptedCustomBlock
-        else:
-            raise ConfigError(f"vita-clip cannot patch vision block {type(block).__name__}")
+    prompted = retype_blocks(visual, PromptedBlock, PromptedCustomBlock, "vita-clip", len(prompts))
+    for block, p in zip(prompted, prompts, strict=True):
         object.__setattr__(block, "video_prompts", p)  # a reference, not a submodule
-        block.batch_first = getattr(visual.transformer, "batch_first", True)
 
 
 def _heads(block: nn.Module) -> int:

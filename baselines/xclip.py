@@ -88,6 +88,7 @@ from torch import nn
 
 from biasbench.baselines.clip import ClipLearner
 from biasbench.baselines.vclip import FrameCount
+from biasbench.baselines.vit_blocks import merge_heads, retype_blocks, split_heads
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -132,16 +133,6 @@ def check_settings(s: XClipSettings) -> None:
 def _num_heads(dim: int) -> int:
     """Heads of 64 channels where they fit, else one head."""
     return dim // 64 if dim % 64 == 0 else 1
-
-
-def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    n, length, c = x.shape
-    return x.view(n, length, heads, c // heads).transpose(1, 2)
-
-
-def _merge_heads(x: torch.Tensor) -> torch.Tensor:
-    n, h, length, d = x.shape
-    return x.transpose(1, 2).reshape(n, length, h * d)
 
 
 # -- cross-frame communication (CCT) ------------------------------------------------------------
@@ -210,9 +201,9 @@ class MessageBlock(_MessageMixin, ResidualAttentionBlock):
         q, k, v = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
         h = attn.num_heads
         out = gated_message_attention(
-            _split_heads(q, h), _split_heads(k, h), _split_heads(v, h), self.message.gate
+            split_heads(q, h), split_heads(k, h), split_heads(v, h), self.message.gate
         )
-        return attn.out_proj(_merge_heads(out))
+        return attn.out_proj(merge_heads(out))
 
 
 class MessageCustomBlock(_MessageMixin, CustomResidualAttentionBlock):
@@ -221,11 +212,11 @@ class MessageCustomBlock(_MessageMixin, CustomResidualAttentionBlock):
     def _attend(self, y: torch.Tensor) -> torch.Tensor:
         attn: Attention = self.attn
         q, k, v = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
-        q, k, v = (_split_heads(z, attn.num_heads) for z in (q, k, v))
+        q, k, v = (split_heads(z, attn.num_heads) for z in (q, k, v))
         out = gated_message_attention(attn.ln_q(q), attn.ln_k(k), v, self.message.gate)
         if attn.head_scale is not None:
             out = out * attn.head_scale
-        out = attn.out_drop(attn.out_proj(attn.ln_inner(_merge_heads(out))))
+        out = attn.out_drop(attn.out_proj(attn.ln_inner(merge_heads(out))))
         return self.ln_attn(out)
 
 
@@ -240,18 +231,10 @@ def install_messages(visual: nn.Module, messages: nn.ModuleList, frames: FrameCo
         raise ValueError(f"{len(messages)} message modules for {len(blocks)} blocks")
     if not isinstance(getattr(visual, "patch_dropout", nn.Identity()), nn.Identity):
         raise ConfigError("xclip needs every patch token: disable patch dropout")
+    retype_blocks(visual, MessageBlock, MessageCustomBlock, "xclip", own_attention=True)
     for block, message in zip(blocks, messages, strict=True):
-        if isinstance(block, ResidualAttentionBlock):
-            block.__class__ = MessageBlock
-        elif isinstance(block, CustomResidualAttentionBlock):
-            if block.attn.logit_scale is not None:
-                raise ConfigError("xclip does not support scaled-cosine attention blocks")
-            block.__class__ = MessageCustomBlock
-        else:
-            raise ConfigError(f"xclip cannot patch vision block {type(block).__name__}")
         object.__setattr__(block, "message", message)  # a reference, not a submodule
         block.frames = frames
-        block.batch_first = getattr(visual.transformer, "batch_first", True)
 
 
 # -- multi-frame integration (MIT) --------------------------------------------------------------

@@ -11,38 +11,22 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
+from learner_helpers import PROMPTS, SPEC, T, make_learner
+from learner_helpers import clip_of as _clip_of
+from learner_helpers import moving as _moving
+from learner_helpers import prompt_loss as _loss
 
-from biasbench.baselines.clip import ClipLearner, ClipSettings
 from biasbench.baselines.st_adapter import STAdapterLearner, STAdapterSettings
 from biasbench.baselines.vifi_clip import ViFiClipLearner, ViFiClipSettings
 from biasbench.config import settings_from
 from biasbench.errors import ConfigError
-from biasbench.models.backbone import BackboneSpec
 from biasbench.plugins import LEARNERS
 
-SPEC = BackboneSpec("biasbench-tiny-p8-64", None)
 WIDTH, LAYERS, EMBED = 128, 4, 128  # biasbench-tiny-p8-64
-T = 4
-PROMPTS = ["a video of running.", "a video of jumping.", "a video of waving."]
 
 
 def _make(name: str, **values):
-    torch.manual_seed(0)
-    cls = LEARNERS.get(name)
-    return cls(SPEC, settings_from(cls.Settings, {"num_frames": T, **values}, "learner")).eval()
-
-
-def _clip_of(learner) -> ClipLearner:
-    """Frozen frame-average CLIP with the learner's CLIP weights."""
-    clip = ClipLearner(SPEC, ClipSettings(num_frames=T))
-    clip.clip.load_state_dict(learner.clip.state_dict())
-    return clip.eval()
-
-
-def _moving(b: int = 2, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(b, T, 3, 64, 64, generator=g)
+    return make_learner(name, **values)
 
 
 def _adapter_params(width: int, bottleneck: int, layers: int) -> int:
@@ -50,12 +34,6 @@ def _adapter_params(width: int, bottleneck: int, layers: int) -> int:
     dwconv = bottleneck * 3 + bottleneck  # one 3x1x1 filter + bias per channel
     up = bottleneck * width + width
     return layers * (down + dwconv + up)
-
-
-def _loss(learner, frames: torch.Tensor) -> torch.Tensor:
-    cls = learner.encode_text(learner.tokenize(PROMPTS))
-    logits = learner.logits(learner.encode_video(frames), cls)
-    return F.cross_entropy(logits, torch.arange(frames.shape[0]) % len(PROMPTS))
 
 
 def test_both_are_registered():

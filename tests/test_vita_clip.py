@@ -14,43 +14,27 @@ import dataclasses
 
 import pytest
 import torch
-import torch.nn.functional as F
+from learner_helpers import PROMPTS, SPEC, T, make_learner
+from learner_helpers import clip_of as _clip_of
+from learner_helpers import moving as _moving
+from learner_helpers import prompt_loss as _loss
 from test_training import fit_ctx, method_with, toy_videoset
 
-from biasbench.baselines.clip import ClipLearner, ClipSettings
 from biasbench.baselines.ensemble import reference_clip
 from biasbench.baselines.plain import Plain
 from biasbench.baselines.vita_clip import VitaClipLearner, VitaClipSettings
 from biasbench.config import settings_from
 from biasbench.errors import ConfigError
-from biasbench.models.backbone import BackboneSpec
 from biasbench.plugins import LEARNERS
 from biasbench.protocols.base import TrainRequest
 from biasbench.training import checkpoint as ckpt
 
-SPEC = BackboneSpec("biasbench-tiny-p8-64", None)
 WIDTH, LAYERS, HEADS, EMBED, TEXT_WIDTH = 128, 4, 4, 128, 128  # biasbench-tiny-p8-64
-T = 4
-PROMPTS = ["a video of running.", "a video of jumping.", "a video of waving."]
 NO_PROMPTS = dict(global_prompts=0, local_prompts=False, summary_token=False, text_context=0)
 
 
 def _make(**values) -> VitaClipLearner:
-    torch.manual_seed(0)
-    cls = LEARNERS.get("vita-clip")
-    return cls(SPEC, settings_from(cls.Settings, {"num_frames": T, **values}, "learner")).eval()
-
-
-def _clip_of(learner) -> ClipLearner:
-    """Frozen frame-average CLIP with the learner's CLIP weights."""
-    clip = ClipLearner(SPEC, ClipSettings(num_frames=T))
-    clip.clip.load_state_dict(learner.clip.state_dict())
-    return clip.eval()
-
-
-def _moving(b: int = 2, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(b, T, 3, 64, 64, generator=g)
+    return make_learner("vita-clip", **values)
 
 
 def _prompt_params(width, heads, layers, frames, n_global, local, summary, n_text, text_width):
@@ -59,12 +43,6 @@ def _prompt_params(width, heads, layers, frames, n_global, local, summary, n_tex
     mha = (3 * width * width + 3 * width) + (width * width + width)
     per_layer = n_global * width + (frames * width if local else 0) + (mha if summary else 0)
     return layers * per_layer + n_text * text_width
-
-
-def _loss(learner, frames: torch.Tensor) -> torch.Tensor:
-    cls = learner.encode_text(learner.tokenize(PROMPTS))
-    logits = learner.logits(learner.encode_video(frames), cls)
-    return F.cross_entropy(logits, torch.arange(frames.shape[0]) % len(PROMPTS))
 
 
 def test_registered_and_flags():

@@ -13,39 +13,24 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
+from learner_helpers import PROMPTS, SPEC, T, make_learner
+from learner_helpers import clip_of as _clip_of
+from learner_helpers import moving as _moving
+from learner_helpers import prompt_loss as _loss
 
-from biasbench.baselines.clip import ClipLearner, ClipSettings
+from biasbench.baselines.clip import ClipLearner
 from biasbench.baselines.ensemble import DecisionEnsemble, reference_clip
 from biasbench.baselines.xclip import XClipLearner, XClipSettings
 from biasbench.config import settings_from
 from biasbench.errors import ConfigError
-from biasbench.models.backbone import BackboneSpec
 from biasbench.plugins import LEARNERS
 from biasbench.training import checkpoint as ckpt
 
-SPEC = BackboneSpec("biasbench-tiny-p8-64", None)
 WIDTH, LAYERS, EMBED, PATCHES = 128, 4, 128, 64  # biasbench-tiny-p8-64: 8 x 8 patches
-T = 4
-PROMPTS = ["a video of running.", "a video of jumping.", "a video of waving."]
 
 
 def _make(**values) -> XClipLearner:
-    torch.manual_seed(0)
-    settings = settings_from(XClipSettings, {"num_frames": T, **values}, "learner")
-    return XClipLearner(SPEC, settings).eval()
-
-
-def _clip_of(learner) -> ClipLearner:
-    """Frozen frame-average CLIP with the learner's CLIP weights."""
-    clip = ClipLearner(SPEC, ClipSettings(num_frames=T))
-    clip.clip.load_state_dict(learner.clip.state_dict())
-    return clip.eval()
-
-
-def _moving(b: int = 2, seed: int = 1) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(b, T, 3, 64, 64, generator=g)
+    return make_learner("xclip", **values)
 
 
 def _classifier(learner) -> torch.Tensor:
@@ -144,11 +129,6 @@ def test_new_module_count_follows_the_settings(mit, prompt, context):
     learner = _make(mit_layers=mit, prompt_layers=prompt, prompt_context=context)
     new = sum(p.numel() for n, p in learner.named_parameters() if not n.startswith("clip."))
     assert new == _new_params(T, mit, prompt, context == "patches")
-
-
-def _loss(learner, frames: torch.Tensor) -> torch.Tensor:
-    logits = learner.logits(learner.encode_video(frames), _classifier(learner))
-    return F.cross_entropy(logits, torch.arange(frames.shape[0]) % len(PROMPTS))
 
 
 def test_one_step_leaves_clip_and_opens_the_gates():

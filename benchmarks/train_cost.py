@@ -36,6 +36,7 @@ the settings measured).
 Usage::
 
     python benchmarks/train_cost.py [--learner vclip|all|vclip,xclip] [--methods plain,...]
+        [--count-only] [--preset embedded|vit-b16]
         [--device cpu|cuda] [--arch biasbench-tiny-p8-64] [--weights PATH]
         [--batch-size 8] [--frames 8] [--classes 28] [--updates 6] [--repeats 3] [--out cost.json]
 """
@@ -74,9 +75,7 @@ def measure(args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     base_rss = _rss_mb()
     torch.manual_seed(0)
-    learner = build_learner(
-        args.learner, BackboneSpec(args.arch, args.weights), {"num_frames": args.frames}
-    )
+    learner = build_learner(args.learner, BackboneSpec(args.arch, args.weights), _settings(args))
     cls = METHODS.get(args.one)
     method = cls(
         settings_from(cls.Settings, {"batch_size": args.batch_size, "epochs": 1}, "method")
@@ -147,6 +146,40 @@ def measure(args: argparse.Namespace) -> dict:
         "frames": args.frames,
         "arch": args.arch,
         "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _settings(args: argparse.Namespace, learner: str | None = None) -> dict:
+    """The learner's settings: its shipped preset (``--preset``) with ``--frames`` on top."""
+    from biasbench.config import load_config_file
+
+    name = learner or args.learner
+    values = {}
+    if args.preset:
+        values = dict(load_config_file(f"{name}-{args.preset}").get("learner_cfg") or {})
+    return {**values, "num_frames": args.frames}
+
+
+def count(args: argparse.Namespace, name: str) -> dict:
+    """Parameters and forward FLOPs of one clip of learner ``name`` (in this process)."""
+    import torch
+
+    from biasbench.harness import build_learner
+    from biasbench.models.backbone import BackboneSpec
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    spec = BackboneSpec(args.arch, args.weights)
+    learner = build_learner(name, spec, _settings(args, name)).eval()
+    size = learner.data_config.size
+    frames = torch.randn(1, args.frames, 3, size, size)
+    return {
+        "learner": name,
+        "arch": args.arch,
+        "frames": args.frames,
+        "params_trainable": sum(p.numel() for p in learner.trainable_parameters()),
+        "params_total": sum(p.numel() for p in learner.parameters()),
+        "gflops_per_clip": round(forward_flops(learner, frames) / 1e9, 3),
     }
 
 
@@ -222,6 +255,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         default=True,
         help="method settings of the embedded world (default) or the paper's",
     )
+    p.add_argument(
+        "--count-only",
+        action="store_true",
+        help="parameters and forward FLOPs per clip of each learner only (no training)",
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="learner settings from the shipped config <learner>-PRESET (embedded, vit-b16)",
+    )
     p.add_argument("--out", default=None, help="write the list of results as JSON here")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--tmp", default="/tmp/biasbench-train-cost", help=argparse.SUPPRESS)
@@ -233,8 +276,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     from biasbench.plugins import LEARNERS, METHODS
 
-    if args.learner == "all":
-        learners = [n for n in LEARNERS.names() if LEARNERS.get(n).trainable and n != "dummy"]
+    if args.learner == "all":  # every trainable learner (with --count-only: every learner)
+        learners = [
+            n
+            for n in LEARNERS.names()
+            if n != "dummy" and (args.count_only or LEARNERS.get(n).trainable)
+        ]
     else:
         learners = [LEARNERS.canonical(n) for n in args.learner.split(",")]
     if args.methods:
@@ -243,6 +290,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         methods = ["plain", "openmede"]
     else:
         methods = [n for n in METHODS.names() if METHODS.get(n).trains]
+    if args.count_only:
+        results = [count(args, learner) for learner in learners]
+        _print_table(results, ("learner", "params_trainable", "params_total", "gflops_per_clip"))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=2)
+        return results
     if "plain" not in methods:
         methods.insert(0, "plain")
     forwarded = _drop_values(
@@ -310,8 +364,8 @@ def _drop_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _print_table(results: list[dict]) -> None:
-    cols = (
+def _print_table(results: list[dict], cols: tuple[str, ...] | None = None) -> None:
+    cols = cols or (
         "learner",
         "method",
         "params_trainable",

@@ -261,7 +261,8 @@ def model_agnostic_table(runset: RunSet, protocols: list[str]) -> Table | None:
             ours_runs = by_pair.get((p, HEADLINE_METHOD, learner), [])
             base, ours = headline_value(base_runs, p), headline_value(ours_runs, p)
             seeds.update(len(x) for x in (base_runs, ours_runs) if x)
-            row += [base, ours, ours - base]
+            gain = ours - base
+            row += [base, ours, NAN if math.isnan(gain) else f"{gain:+.1f}"]  # signed
         t.rows.append(row)
     t.rank = {i: True for i in range(1, len(columns)) if columns[i] != "Gain"}
     t.notes.append(

@@ -11,11 +11,11 @@ pulled towards the teacher's (Eq. 7, with the cosine distance of the public code
 ``beta = 2.0`` (Eq. 8). The cross-entropy goes through the learner's whole video path (its
 temporal pooling, X-CLIP's prompts); the distilled visual features are the learner's
 per-frame normalised embeddings (``Learner.encode_with_frames``) against the teacher's
-frames. By default the text side stays frozen, as in the Open-MeDe paper's reproduction ("FROSTER †"); then the
-text term is identically a function of the projector alone and is left out. ``train_text``
-trains the text encoder as FROSTER does, with the text term and, optionally, class
-``descriptions`` (a JSON file ``{class name: [description, ...]}``, FROSTER's GPT-rephrased
-names) as extra training prompts. Projectors are used in training only. The result is the
+frames. By default the text side stays frozen, as in the Open-MeDe paper's reproduction
+("FROSTER †"); then the text term is identically a function of the projector alone and is
+left out. ``train_text`` trains the text encoder as FROSTER does, with the text term and,
+optionally, class ``descriptions`` (a JSON file ``{class name: [description, ...]}``,
+FROSTER's GPT-rephrased names) as extra training prompts. Projectors are used in training only. The result is the
 uniform average of the epoch snapshots from ``swa_start`` on, as in the public code.
 """
 

@@ -162,9 +162,8 @@ def resolve_config_path(path: str | Path) -> Path:
     p = Path(path)
     if p.is_file():
         return p
-    preset = PRESETS_DIR / f"{path}.yaml"
     if str(path) in config_presets():
-        return preset
+        return PRESETS_DIR / f"{path}.yaml"
     import difflib
 
     close = difflib.get_close_matches(str(path), config_presets(), n=3)

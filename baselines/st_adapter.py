@@ -38,7 +38,7 @@ from torch import nn
 
 from biasbench.baselines.clip import ClipLearner
 from biasbench.baselines.vclip import FrameCount
-from biasbench.baselines.vit_blocks import retype_blocks
+from biasbench.baselines.vit_blocks import retype_blocks, swap_layout
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -93,9 +93,7 @@ class _AdapterMixin:
     def forward(self, q_x, k_x=None, v_x=None, attn_mask=None):  # noqa: D102 - open_clip's signature
         if k_x is not None or v_x is not None:
             raise ValueError("adapted blocks take self-attention only")
-        x = q_x if self.batch_first else q_x.transpose(0, 1)
-        x = self.st_adapter(x)
-        x = x if self.batch_first else x.transpose(0, 1)
+        x = swap_layout(self, self.st_adapter(swap_layout(self, q_x)))
         return super().forward(x, attn_mask=attn_mask)  # type: ignore[misc]
 
 

@@ -36,7 +36,13 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from biasbench.baselines.clip import ClipLearner
-from biasbench.baselines.vit_blocks import merge_heads, retype_blocks, split_heads
+from biasbench.baselines.vit_blocks import (
+    merge_heads,
+    retype_blocks,
+    self_attention_tokens,
+    split_heads,
+    swap_layout,
+)
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -98,15 +104,13 @@ class _NeighbourMixin:
     batch_first: bool
 
     def forward(self, q_x, k_x=None, v_x=None, attn_mask=None):  # noqa: D102 - open_clip's signature
-        if k_x is not None or v_x is not None or attn_mask is not None:
-            raise ValueError("neighbour-frame blocks take self-attention without a mask")
         t = self.frames.num_frames
-        x = q_x if self.batch_first else q_x.transpose(0, 1)
+        x = self_attention_tokens(self, q_x, k_x, v_x, attn_mask, "neighbour-frame blocks")
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             x = checkpoint(self._body, x, t, use_reentrant=False)
         else:
             x = self._body(x, t)
-        return x if self.batch_first else x.transpose(0, 1)
+        return swap_layout(self, x)
 
 
 class NeighbourBlock(_NeighbourMixin, ResidualAttentionBlock):

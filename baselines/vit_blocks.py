@@ -28,6 +28,27 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(n, length, h * d)
 
 
+def swap_layout(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Between the block's token layout and batch-first ``[N, L, C]`` (either way: the
+    transpose is its own inverse)."""
+    return x if block.batch_first else x.transpose(0, 1)
+
+
+def self_attention_tokens(
+    block: nn.Module,
+    q_x: torch.Tensor,
+    k_x: torch.Tensor | None,
+    v_x: torch.Tensor | None,
+    attn_mask: torch.Tensor | None,
+    what: str,
+) -> torch.Tensor:
+    """The batch-first tokens of a retyped block's ``forward`` call, which must be plain
+    self-attention (no separate keys/values, no mask); ``what`` names the block in errors."""
+    if k_x is not None or v_x is not None or attn_mask is not None:
+        raise ValueError(f"{what} take self-attention without a mask")
+    return swap_layout(block, q_x)
+
+
 def retype_blocks(
     visual: nn.Module,
     plain: type[ResidualAttentionBlock],

@@ -67,7 +67,7 @@ from torch import nn
 
 from biasbench.baselines.clip import ClipLearner
 from biasbench.baselines.vclip import FrameCount
-from biasbench.baselines.vit_blocks import retype_blocks
+from biasbench.baselines.vit_blocks import retype_blocks, self_attention_tokens, swap_layout
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -167,18 +167,15 @@ class _PromptedMixin:
     ln_1: nn.Module
 
     def forward(self, q_x, k_x=None, v_x=None, attn_mask=None):  # noqa: D102 - open_clip's signature
-        if k_x is not None or v_x is not None or attn_mask is not None:
-            raise ValueError("prompted vision blocks take self-attention without a mask")
-        x = q_x if self.batch_first else q_x.transpose(0, 1)
+        x = self_attention_tokens(self, q_x, k_x, v_x, attn_mask, "prompted vision blocks")
         extra = self.video_prompts(x, self.ln_1)
         if extra is None:
             return super().forward(q_x)  # type: ignore[misc]
         n = x.shape[1]
         y = torch.cat([x, extra], dim=1)
-        y = super().forward(y if self.batch_first else y.transpose(0, 1))  # type: ignore[misc]
-        y = y if self.batch_first else y.transpose(0, 1)
+        y = swap_layout(self, super().forward(swap_layout(self, y)))  # type: ignore[misc]
         y = y[:, :n]  # the prompt tokens are dropped; the next block appends fresh ones
-        return y if self.batch_first else y.transpose(0, 1)
+        return swap_layout(self, y)
 
 
 class PromptedBlock(_PromptedMixin, ResidualAttentionBlock):

@@ -88,7 +88,13 @@ from torch import nn
 
 from biasbench.baselines.clip import ClipLearner
 from biasbench.baselines.vclip import FrameCount
-from biasbench.baselines.vit_blocks import merge_heads, retype_blocks, split_heads
+from biasbench.baselines.vit_blocks import (
+    merge_heads,
+    retype_blocks,
+    self_attention_tokens,
+    split_heads,
+    swap_layout,
+)
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 
@@ -183,14 +189,12 @@ class _MessageMixin:
     batch_first: bool
 
     def forward(self, q_x, k_x=None, v_x=None, attn_mask=None):  # noqa: D102 - open_clip's signature
-        if k_x is not None or v_x is not None or attn_mask is not None:
-            raise ValueError("cross-frame blocks take self-attention without a mask")
-        x = q_x if self.batch_first else q_x.transpose(0, 1)
+        x = self_attention_tokens(self, q_x, k_x, v_x, attn_mask, "cross-frame blocks")
         msg = self.message(x[:, 0], self.frames.num_frames)
         y = self.ln_1(torch.cat([x, msg[:, None].to(x.dtype)], dim=1))
         x = x + self.ls_1(self._attend(y))
         x = x + self.ls_2(self.mlp(self.ln_2(x)))
-        return x if self.batch_first else x.transpose(0, 1)
+        return swap_layout(self, x)
 
 
 class MessageBlock(_MessageMixin, ResidualAttentionBlock):

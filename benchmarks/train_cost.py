@@ -30,7 +30,8 @@ recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``
 
 Output: a table, and with ``--out`` a JSON list of ``{method, learner, device,
 params_trainable, params_total, gflops_per_clip, peak_mem_mb, samples_per_s, step_s,
-ratio_to_plain, extra_mem_mb, one_copy_mb}`` (``step_s``: seconds per optimizer update) (plus ``train_gflops_per_sample``, every repeat's samples/s and
+ratio_to_plain, extra_mem_mb, one_copy_mb}`` (``step_s``: seconds per optimizer update; plus
+``train_gflops_per_sample``, every repeat's samples/s and
 the settings measured).
 
 Usage::
@@ -63,10 +64,9 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
+    import biasbench.harness  # noqa: F401 - imported before the baseline RSS is taken
     from biasbench.config import settings_from
-    from biasbench.harness import build_learner
     from biasbench.method import FitContext
-    from biasbench.models.backbone import BackboneSpec
     from biasbench.plugins import METHODS
     from biasbench.training.data import Batch
     from biasbench.training.distributed import DistEnv
@@ -74,8 +74,7 @@ def measure(args: argparse.Namespace) -> dict:
 
     device = torch.device(args.device)
     base_rss = _rss_mb()
-    torch.manual_seed(0)
-    learner = build_learner(args.learner, BackboneSpec(args.arch, args.weights), _settings(args))
+    learner = _learner(args, args.learner)
     cls = METHODS.get(args.one)
     method = cls(
         settings_from(cls.Settings, {"batch_size": args.batch_size, "epochs": 1}, "method")
@@ -160,17 +159,23 @@ def _settings(args: argparse.Namespace, learner: str | None = None) -> dict:
     return {**values, "num_frames": args.frames}
 
 
-def count(args: argparse.Namespace, name: str) -> dict:
-    """Parameters and forward FLOPs of one clip of learner ``name`` (in this process)."""
+def _learner(args: argparse.Namespace, name: str):
+    """Learner ``name`` on ``--arch`` / ``--weights`` with :func:`_settings`, seeded."""
     import torch
 
     from biasbench.harness import build_learner
     from biasbench.models.backbone import BackboneSpec
 
-    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    spec = BackboneSpec(args.arch, args.weights)
-    learner = build_learner(name, spec, _settings(args, name)).eval()
+    return build_learner(name, BackboneSpec(args.arch, args.weights), _settings(args, name))
+
+
+def count(args: argparse.Namespace, name: str) -> dict:
+    """Parameters and forward FLOPs of one clip of learner ``name`` (in this process)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    learner = _learner(args, name).eval()
     size = learner.data_config.size
     frames = torch.randn(1, args.frames, 3, size, size)
     return {
@@ -293,9 +298,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.count_only:
         results = [count(args, learner) for learner in learners]
         _print_table(results, ("learner", "params_trainable", "params_total", "gflops_per_clip"))
-        if args.out:
-            with open(args.out, "w") as f:
-                json.dump(results, f, indent=2)
+        _write(results, args.out)
         return results
     if "plain" not in methods:
         methods.insert(0, "plain")
@@ -324,10 +327,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
         r["extra_mem_mb"] = round(r["peak_mem_mb"] - plain["peak_mem_mb"], 1)
         r["one_copy_mb"] = round(2 * 4 * r["params_trainable"] / 2**20, 1)
     _print_table(results)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=2)
+    _write(results, args.out)
     return results
+
+
+def _write(results: list[dict], out: str | None) -> None:
+    """The results as a JSON list at ``out`` (nothing without ``--out``)."""
+    if out:
+        with open(out, "w") as f:
+            json.dump(results, f, indent=2)
 
 
 def _child_env() -> dict[str, str]:

@@ -253,3 +253,64 @@ def test_frozen_tiny_clip_is_static_biased(small_world):
     # the small world's CLIP is pretrained for 80 steps only: measured IC 35.9 / OC 10.9 / chance
     # 12.5 (the default world: docs/evaluation.md)
     assert ic.top1 >= max(2 * oc.top1, 2 * ic.chance), (ic, oc)
+
+
+class _BagOfWords:
+    """A stand-in text tower: word-count vectors, blind to ``ignored`` words."""
+
+    def __init__(self, ignored=()):
+        self.ignored = set(ignored)
+
+    def encode_text(self, captions):
+        import torch
+
+        words = [[w for w in c.rstrip(".").split() if w not in self.ignored] for c in captions]
+        vocab = sorted({w for ws in words for w in ws})
+        counts = torch.zeros(len(captions), len(vocab))
+        for i, ws in enumerate(words):
+            for w in ws:
+                counts[i, vocab.index(w)] += 1
+        return counts
+
+
+def test_caption_word_sensitivity_says_which_words_the_text_tower_reads(small_world):
+    from biasbench.world.actors import COLOURS
+    from biasbench.world.probes import caption_word_sensitivity
+
+    out = caption_word_sensitivity(
+        small_world, model=_BagOfWords(ignored=COLOURS), tokenizer=lambda captions: captions
+    )
+    assert out["colour"].mean_cosine == pytest.approx(1.0)  # colour words unread: all equal
+    # "a red circle at the top left of the sunny beach" without "red": 8 words once, "the"
+    # twice -> |v|^2 = 12; two shapes share all but one word -> cosine 11/12 (by hand)
+    assert out["shape"].mean_cosine == pytest.approx(11 / 12, abs=1e-4)
+    assert out["shape"].captions == 5 and out["place"].captions == 9
+    assert out["place"].mean_cosine < out["shape"].mean_cosine  # "top left" vs "top": 1-2 words
+
+
+def _actor_centroids(clips):
+    """A hand-made frame encoder: centroid of the pixels that differ from the clip's median."""
+    x = clips.astype(np.float32) / 255.0
+    moving = np.abs(x - np.median(x, axis=1, keepdims=True)).sum(-1) > 0.1  # [N, T, H, W]
+    size = clips.shape[2]
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = np.full(moving.shape[:2] + (2,), 0.5)
+    for idx in zip(*np.nonzero(moving.any(axis=(2, 3))), strict=True):
+        m = moving[idx]
+        out[idx] = (xx[m].mean(), yy[m].mean())
+    return out
+
+
+def test_actor_position_probe_reads_boxes_aligned_with_the_frames(small_world):
+    from biasbench.world.probes import actor_position_probe
+
+    oracle = actor_position_probe(small_world, eval_splits=(OC_TEST,), encode=_actor_centroids)
+    rng = np.random.default_rng(0)
+    noise = actor_position_probe(
+        small_world,
+        eval_splits=(OC_TEST,),
+        encode=lambda clips: rng.normal(size=clips.shape[:2] + (8,)),
+    )
+    assert oracle[OC_TEST].r2 >= 0.6, oracle
+    assert noise[OC_TEST].r2 <= 0.05, noise
+    assert oracle[OC_TEST].n == noise[OC_TEST].n > 0

@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> int:
             ("motion", lambda: probes.motion_probe(paths)),
             ("background_free_frame", lambda: probes.background_free_frame_probe(paths)),
             ("clip_frame_differences", lambda: probes.clip_motion_probe(paths)),
+            ("clip_actor_position", lambda: probes.actor_position_probe(paths)),
+            ("caption_word_sensitivity", lambda: probes.caption_word_sensitivity(paths)),
         ):
             t = time.perf_counter()
             out = run()
             out = out if isinstance(out, dict) else {out.split: out}
-            results[name] = {
-                s: {"top1": r.top1, "chance": r.chance, "n": r.n} for s, r in out.items()
-            }
+            results[name] = {key: r.as_dict() for key, r in out.items()}
             results[name]["seconds"] = round(time.perf_counter() - t, 1)
             print(name, json.dumps(results[name]), flush=True)
     return 0

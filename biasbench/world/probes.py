@@ -9,7 +9,12 @@
   embeddings vs prompt embeddings): high in context, near chance out of context (static bias);
 - :func:`clip_motion_probe` — a linear classifier on the *differences* of frozen tiny-CLIP
   frame embeddings, fit on ic-train and scored out of context: evidence that frame
-  embeddings keep where the actor is, so a video learner on this CLIP can learn motion.
+  embeddings keep where the actor is, so a video learner on this CLIP can learn motion;
+- :func:`actor_position_probe` — R² of a ridge regression from frame embeddings to the
+  actor's centre (from ``world.json``'s boxes): does the frozen CLIP know *where* the actor is?
+- :func:`caption_word_sensitivity` — how far apart the text tower puts captions that differ
+  in one word (place, colour, shape, scene): a mean cosine near 1 means that word is ignored,
+  so pretraining taught the image side nothing about it either.
 
 Videos are read with decord and SCUBA rawframes with PIL, independently of the project's
 data loader, so these numbers are an independent check of the harness.
@@ -53,6 +58,34 @@ class ProbeResult:
 
     def __str__(self) -> str:
         return f"{self.probe} [{self.split}]: top-1 {self.top1:.1f} (chance {self.chance:.1f}, n={self.n})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"top1": self.top1, "chance": self.chance, "n": self.n}
+
+
+@dataclass(frozen=True)
+class RegressionResult:
+    """A regression probe's R² on one split (1: perfect, 0: no better than the mean)."""
+
+    probe: str
+    split: str
+    r2: float
+    n: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"r2": self.r2, "n": self.n}
+
+
+@dataclass(frozen=True)
+class WordSensitivity:
+    """Mean pairwise cosine of text embeddings of captions that differ only in ``slot``."""
+
+    slot: str
+    mean_cosine: float
+    captions: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mean_cosine": self.mean_cosine, "captions": self.captions}
 
 
 def _manifest(paths: WorldPaths) -> dict[str, Any]:
@@ -255,10 +288,16 @@ def encode_clips(model, clips: np.ndarray, arch: str, batch: int = 256):
     return torch.cat(out).view(n, t, -1)
 
 
-def _split_embeddings(model, paths: WorldPaths, split: str, num_frames: int):
+def _sampled_clips(paths: WorldPaths, split: str, num_frames: int):
+    """uint8 clips ``[N, T, H, W, 3]`` at the probes' frame indices, and their labels."""
     items = list(_clips(paths, split))
     clips = np.stack([c[_sample_indices(len(c), num_frames)] for c, _ in items])
-    return encode_clips(model, clips, paths.arch), np.array([y for _, y in items])
+    return clips, np.array([y for _, y in items])
+
+
+def _split_embeddings(model, paths: WorldPaths, split: str, num_frames: int):
+    clips, labels = _sampled_clips(paths, split, num_frames)
+    return encode_clips(model, clips, paths.arch), labels
 
 
 def class_text_embeddings(
@@ -317,3 +356,101 @@ def clip_motion_probe(
         {s: features(s) for s in eval_splits},
         k,
     )
+
+
+# --- (e) does the frozen CLIP know where the actor is, and (f) which caption words it reads ----
+
+
+def actor_centres(paths: WorldPaths, split: str, num_frames: int) -> np.ndarray:
+    """Actor box centres ``[N, T, 2]`` in frame-size units at the probes' sampled frames.
+
+    Read from ``world.json``'s per-video boxes, in the order of the split's list file.
+    """
+    manifest = _manifest(paths)
+    boxes = {v["id"]: v["boxes"] for v in manifest["videos"][split]}
+    out = []
+    for path, _ in split_items(paths, split):
+        video_boxes = np.asarray(boxes[path.stem if split != OC_TEST else path.name], np.float32)
+        b = video_boxes[_sample_indices(len(video_boxes), num_frames)]
+        out.append(np.stack([b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], -1) / 2.0)
+    return np.stack(out) / manifest["config"]["frame_size"]
+
+
+def actor_position_probe(
+    paths: WorldPaths,
+    eval_splits: Sequence[str] = (IC_TEST, OC_TEST),
+    num_frames: int = 8,
+    encode=None,
+) -> dict[str, RegressionResult]:
+    """R² of a ridge regression from frame embeddings to the actor's centre (fit on ic-train).
+
+    ``encode(clips [N, T, H, W, 3] uint8) -> [N, T, D]`` defaults to the world's frozen tiny
+    CLIP. A video learner on top of a CLIP whose frames score near 0 here must discover the
+    actor by itself before it can learn any motion.
+    """
+    from sklearn.linear_model import Ridge
+
+    if encode is None:
+        model, _ = load_world_clip(paths)
+        encode = lambda clips: encode_clips(model, clips, paths.arch).numpy()  # noqa: E731
+
+    def data(split):
+        emb = np.asarray(encode(_sampled_clips(paths, split, num_frames)[0]), np.float64)
+        centres = actor_centres(paths, split, num_frames)
+        return emb.reshape(-1, emb.shape[-1]), centres.reshape(-1, 2)
+
+    regression = Ridge(alpha=1.0).fit(*data(IC_TRAIN))
+    out = {}
+    for split in eval_splits:
+        x, y = data(split)
+        out[split] = RegressionResult(
+            "frozen-CLIP actor position", split, round(float(regression.score(x, y)), 3), len(y)
+        )
+    return out
+
+
+SENSITIVITY_TEMPLATE = "a {look} at the {place} of the {scene}."
+
+
+def sensitivity_captions(cfg: WorldConfig) -> dict[str, list[str]]:
+    """Per word slot, captions (pretraining phrasing) that differ only in that slot."""
+    from biasbench.world.actors import COLOURS, SHAPES
+    from biasbench.world.captions import place_phrase
+    from biasbench.world.scenes import scene_name
+
+    third = cfg.frame_size / 3
+    places = [place_phrase((c + 0.5) * third, (r + 0.5) * third, cfg.frame_size)
+              for r in range(3) for c in range(3)]  # fmt: skip
+    scenes = [scene_name(f, p) for f in cfg.scene_families for p in cfg.palettes]
+    base = {"colour": "red", "shape": "triangle", "place": "top left", "scene": scenes[0]}
+    values = {"place": places, "colour": list(COLOURS), "shape": list(SHAPES), "scene": scenes}
+
+    def fill(**slot):
+        v = {**base, **slot}
+        look = f"{v['colour']} {v['shape']}"
+        return SENSITIVITY_TEMPLATE.format(look=look, place=v["place"], scene=v["scene"])
+
+    return {slot: [fill(**{slot: x}) for x in xs] for slot, xs in values.items()}
+
+
+def caption_word_sensitivity(
+    paths: WorldPaths, model=None, tokenizer=None
+) -> dict[str, WordSensitivity]:
+    """Mean pairwise cosine of the text embeddings of captions differing in one slot only.
+
+    Near 1 for a slot means the text tower does not read that word: contrastive pretraining
+    then exerted no pull on the image tower to encode it (e.g. where the actor is).
+    """
+    import torch
+
+    if model is None:
+        model, tokenizer = load_world_clip(paths)
+    cfg = WorldConfig.from_dict(_manifest(paths)["config"])
+    out = {}
+    with torch.no_grad():
+        for slot, captions in sensitivity_captions(cfg).items():
+            emb = torch.nn.functional.normalize(model.encode_text(tokenizer(captions)), dim=-1)
+            cos = emb @ emb.T
+            off = cos[~torch.eye(len(captions), dtype=torch.bool)]
+            out[slot] = WordSensitivity(slot, round(float(off.mean()), 4), len(captions))
+    return out

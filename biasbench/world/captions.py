@@ -1,9 +1,12 @@
 """Captions for tiny-CLIP pretraining: action + scene words, and the actor's look and place.
 
-Naming the actor's shape, colour, size and grid position makes the contrastive objective keep
-*where* the actor is in the frame embedding (the prototype's trap: a scene-only CLIP leaves a
-video learner nothing to learn motion from). Action words only ever come with frames, whose
-pixels cannot show motion, so the tiny CLIP ties them to the scene: static bias by design.
+Naming the actor's shape, colour, size and grid position is meant to make the contrastive
+objective keep *where* the actor is in the frame embedding (the prototype's trap: a
+scene-only CLIP leaves a video learner nothing to learn motion from). Measured: within the
+default pretraining budget it does not — the text tower reads scene words only
+(``probes.caption_word_sensitivity``, ``probes.actor_position_probe``; docs/world.md). Action
+words only ever come with frames, whose pixels cannot show motion, so the tiny CLIP ties them
+to the scene: static bias by design.
 """
 
 from __future__ import annotations

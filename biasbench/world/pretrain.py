@@ -4,7 +4,8 @@ Like real CLIP, the tiny CLIP only ever sees still images: in-context training f
 captions name the action (so action words bind to the home scenes — static bias by
 construction), plus action-free images of every scene family, held-out ones included (real
 CLIP has seen the places SCUBA pastes actors onto). Every caption names the actor's look and
-grid position, so frame embeddings keep where the actor is. Loss: symmetric InfoNCE.
+grid position, meant to make frame embeddings keep where the actor is — measured not to, at
+the default budget (docs/world.md, "Why"). Loss: symmetric InfoNCE.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@
 - :func:`frozen_clip_zero_shot` — the tiny CLIP's zero-shot top-1 (frame-averaged normalised
   embeddings vs prompt embeddings): high in context, near chance out of context (static bias);
 - :func:`clip_motion_probe` — a linear classifier on the *differences* of frozen tiny-CLIP
-  frame embeddings, fit on ic-train and scored out of context: evidence that frame
-  embeddings keep where the actor is, so a video learner on this CLIP can learn motion;
+  frame embeddings, fit on ic-train and scored out of context: how much motion the frame
+  embeddings let a linear model see;
 - :func:`actor_position_probe` — R² of a ridge regression from frame embeddings to the
   actor's centre (from ``world.json``'s boxes): does the frozen CLIP know *where* the actor is?
 - :func:`caption_word_sensitivity` — how far apart the text tower puts captions that differ

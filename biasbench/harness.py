@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from biasbench.plugins import LEARNERS, METHODS, PROTOCOLS
 from biasbench.results import Metric, SetResult
 from biasbench.runrecord import RunRecord, provenance
 from biasbench.vocabulary import build_classifier, templates
+
+if TYPE_CHECKING:
+    from biasbench.protocols.base import Protocol
 
 log = logging.getLogger("biasbench")
 
@@ -74,24 +77,10 @@ def run_dir_for(cfg: RunConfig, learner: str) -> Path:
 
 def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
     """Execute one run end to end and return its outcome (see module docstring)."""
-    protocol_cls = PROTOCOLS.get(cfg.protocol)
-    cfg.protocol = PROTOCOLS.canonical(cfg.protocol)
-    cfg.method = METHODS.canonical(cfg.method)
-    protocol = protocol_cls(settings_from(protocol_cls.Settings, cfg.protocol_cfg, "protocol"))
-    method_cls = METHODS.get(cfg.method)
-    method: Method = method_cls(settings_from(method_cls.Settings, cfg.method_cfg, "method"))
-    learner_name = LEARNERS.canonical(cfg.learner or method_cls.default_learner)
-    cfg.learner = learner_name
-    reason = method.refusal(LEARNERS.get(learner_name))
-    if reason:
-        raise ConfigError(f"method {cfg.method} cannot train learner {learner_name}: {reason}")
-    if cfg.eval.temporal_views is None:  # resolved before hashing: explicit = default
-        cfg.eval.temporal_views = protocol.default_temporal_views()
-
+    protocol, method, learner_name = _resolve(cfg)
     data = DataContext.from_config(cfg, progress=progress)
-    episodes = protocol.episodes(
-        data, with_train=method.trains
-    )  # fails fast (missing data) before anything heavy
+    # fails fast (missing data) before anything heavy
+    episodes = protocol.episodes(data, with_train=method.trains)
     spec = protocol.backbone(data)
     spec = BackboneSpec(
         cfg.backbone.get("arch", spec.arch), cfg.backbone.get("weights", spec.weights)
@@ -100,32 +89,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
     device = resolve_device(cfg.device)
     workers = resolve_workers(cfg.num_workers)
 
-    resolved = {
-        "run": cfg.to_dict(),
-        "protocol_settings": settings_dict(protocol.settings),
-        "method_settings": settings_dict(method.settings),
-        "backbone": {"arch": spec.arch, "weights": spec.weights},
-        "templates": tmpl,
-        "embedded_world": protocol.embedded,
-        "episodes": {
-            ep.name: {
-                "train": None
-                if ep.train is None
-                else {"videos": len(ep.train.videoset), **ep.train.info},
-                "evals": {
-                    r.key: {
-                        "videos": len(r.videoset),
-                        "context": r.context,
-                        "repeat_one_frame": r.repeat_one_frame,
-                        **r.videoset.info,
-                        **r.info,
-                    }
-                    for r in ep.evals
-                },
-            }
-            for ep in episodes
-        },
-    }
+    resolved = _resolved_config(cfg, protocol, method, spec, tmpl, episodes)
     path = run_dir_for(cfg, learner_name)
     record = RunRecord.open(path, resolved, provenance(cfg.seed, device))
     if record.is_complete:
@@ -160,7 +124,65 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
                 res = evaluate_set(learner, req, tmpl, cfg, device, workers, progress, seed)
                 record.save_set(ep.name, res)
             results[ep.name][req.key] = res
+    return _complete(record, protocol, results)
 
+
+def _resolve(cfg: RunConfig) -> tuple[Protocol, Method, str]:
+    """Build protocol and method from ``cfg``, canonicalise its names, check the pairing.
+
+    Refuses a method x learner pair the method cannot train, and fixes the number of
+    temporal views before the config is hashed (an explicit default = the default).
+    """
+    protocol_cls = PROTOCOLS.get(cfg.protocol)
+    cfg.protocol = PROTOCOLS.canonical(cfg.protocol)
+    cfg.method = METHODS.canonical(cfg.method)
+    protocol = protocol_cls(settings_from(protocol_cls.Settings, cfg.protocol_cfg, "protocol"))
+    method_cls = METHODS.get(cfg.method)
+    method: Method = method_cls(settings_from(method_cls.Settings, cfg.method_cfg, "method"))
+    learner_name = LEARNERS.canonical(cfg.learner or method_cls.default_learner)
+    cfg.learner = learner_name
+    reason = method.refusal(LEARNERS.get(learner_name))
+    if reason:
+        raise ConfigError(f"method {cfg.method} cannot train learner {learner_name}: {reason}")
+    if cfg.eval.temporal_views is None:
+        cfg.eval.temporal_views = protocol.default_temporal_views()
+    return protocol, method, learner_name
+
+
+def _resolved_config(cfg, protocol, method, spec, tmpl, episodes) -> dict[str, Any]:
+    """What the run record's ``config.json`` holds: settings, backbone, every set's source."""
+    return {
+        "run": cfg.to_dict(),
+        "protocol_settings": settings_dict(protocol.settings),
+        "method_settings": settings_dict(method.settings),
+        "backbone": {"arch": spec.arch, "weights": spec.weights},
+        "templates": tmpl,
+        "embedded_world": protocol.embedded,
+        "episodes": {
+            ep.name: {
+                "train": None
+                if ep.train is None
+                else {"videos": len(ep.train.videoset), **ep.train.info},
+                "evals": {
+                    r.key: {
+                        "videos": len(r.videoset),
+                        "context": r.context,
+                        "repeat_one_frame": r.repeat_one_frame,
+                        **r.videoset.info,
+                        **r.info,
+                    }
+                    for r in ep.evals
+                },
+            }
+            for ep in episodes
+        },
+    }
+
+
+def _complete(
+    record: RunRecord, protocol: Protocol, results: dict[str, dict[str, SetResult]]
+) -> RunOutcome:
+    """Aggregate the protocol's metrics and write the record's final marker."""
     metrics = protocol.aggregate(results)
     sets = {
         f"{ep}/{key}": {**r.summary(), "unreadable": r.unreadable}
@@ -169,7 +191,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
     }
     unreadable = sum(len(r.unreadable) for per in results.values() for r in per.values())
     record.complete(metrics, sets, {"embedded_world": protocol.embedded})
-    return RunOutcome(path, metrics, protocol.embedded, False, unreadable)
+    return RunOutcome(record.path, metrics, protocol.embedded, False, unreadable)
 
 
 def epoch_evaluator(

@@ -234,7 +234,8 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def _parser() -> argparse.ArgumentParser:
+    """The command line (a child process gets the same one, plus ``--one METHOD``)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--learner", default="vclip", help="a learner, a comma-separated list, or all trainable"
@@ -273,15 +274,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--out", default=None, help="write the list of results as JSON here")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--tmp", default="/tmp/biasbench-train-cost", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
 
-    if args.one:  # child: one method, JSON on the last line of stdout
-        print(json.dumps(measure(args)))
-        return []
 
+def _selection(args) -> tuple[list[str], list[str]]:
+    """The learners and methods to measure (``all``: every trainable learner; with
+    ``--count-only`` every learner). Methods default to every trainable one for one learner,
+    plain and openmede for several."""
     from biasbench.plugins import LEARNERS, METHODS
 
-    if args.learner == "all":  # every trainable learner (with --count-only: every learner)
+    if args.learner == "all":
         learners = [
             n
             for n in LEARNERS.names()
@@ -295,6 +297,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         methods = ["plain", "openmede"]
     else:
         methods = [n for n in METHODS.names() if METHODS.get(n).trains]
+    return learners, methods
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = _parser().parse_args(argv)
+
+    if args.one:  # child: one method, JSON on the last line of stdout
+        print(json.dumps(measure(args)))
+        return []
+
+    from biasbench.plugins import LEARNERS, METHODS
+
+    learners, methods = _selection(args)
     if args.count_only:
         results = [count(args, learner) for learner in learners]
         _print_table(results, ("learner", "params_trainable", "params_total", "gflops_per_clip"))

@@ -439,7 +439,8 @@ def caption_word_sensitivity(
     """Mean pairwise cosine of the text embeddings of captions differing in one slot only.
 
     Near 1 for a slot means the text tower does not read that word: contrastive pretraining
-    then exerted no pull on the image tower to encode it (e.g. where the actor is).
+    then exerted no pull on the image tower to encode it (e.g. where the actor is). ``model``
+    and ``tokenizer`` (given together) replace the world's tiny CLIP.
     """
     import torch
 

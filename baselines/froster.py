@@ -15,8 +15,9 @@ frames. By default the text side stays frozen, as in the Open-MeDe paper's repro
 ("FROSTER †"); then the text term is identically a function of the projector alone and is
 left out. ``train_text`` trains the text encoder as FROSTER does, with the text term and,
 optionally, class ``descriptions`` (a JSON file ``{class name: [description, ...]}``,
-FROSTER's GPT-rephrased names) as extra training prompts. Projectors are used in training only. The result is the
-uniform average of the epoch snapshots from ``swa_start`` on, as in the public code.
+FROSTER's GPT-rephrased names) as extra training prompts. Projectors are used in training
+only. The result is the uniform average of the epoch snapshots from ``swa_start`` on, as in
+the public code.
 """
 
 from __future__ import annotations

@@ -31,8 +31,7 @@ recipe gradients, cross-rank reduction, clipping, AdamW) as a ratio to ``plain``
 Output: a table, and with ``--out`` a JSON list of ``{method, learner, device,
 params_trainable, params_total, gflops_per_clip, peak_mem_mb, samples_per_s, step_s,
 ratio_to_plain, extra_mem_mb, one_copy_mb}`` (``step_s``: seconds per optimizer update; plus
-``train_gflops_per_sample``, every repeat's samples/s and
-the settings measured).
+``train_gflops_per_sample``, every repeat's samples/s and the settings measured).
 
 Usage::
 

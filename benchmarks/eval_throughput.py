@@ -57,7 +57,7 @@ def model_only(vs, learner, classifier, args) -> float:
 def end_to_end(vs, learner, args, workers) -> float:
     from biasbench.config import RunConfig, apply_overrides
     from biasbench.harness import evaluate_set
-    from biasbench.protocols.base import EvalRequest
+    from biasbench.protocol import EvalRequest
 
     cfg = apply_overrides(
         RunConfig(), {"eval": {"temporal_views": args.views, "batch_size": args.batch_size}}

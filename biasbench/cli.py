@@ -2,8 +2,9 @@
 
 Heavy modules (torch, open_clip) are imported inside commands, so ``--help`` and ``list`` stay
 fast. ``main(argv)`` takes an argument list so tests can call it in-process. Exit codes: 0 ok,
-1 a run failed for a reason stated in one line (missing data, unreadable weights), 2 bad
-arguments.
+1 a run failed for a reason stated in one line (missing data, unreadable weights, a machine
+that cannot hold the run: read-only or full disk, no CUDA device), 2 bad arguments or
+settings. Neither prints a traceback.
 """
 
 from __future__ import annotations
@@ -17,14 +18,36 @@ import click
 
 from biasbench import __version__
 from biasbench.errors import BiasbenchError, ConfigError, UnknownNameError
-from biasbench.reports.commands import compare as compare_cmd
-from biasbench.reports.commands import report as report_cmd
 
 KINDS = ("protocols", "methods", "learners", "datasets")
+#: commands that live in plugin folders, imported only when invoked (``--help`` stays fast and
+#: the core never imports a plugin folder): name -> "module:attr"
+LAZY_COMMANDS = {
+    "compare": "biasbench.reports.commands:compare",
+    "report": "biasbench.reports.commands:report",
+}
+RUN_TABLE = "biasbench.reports.table:metrics_table"
+
+
+def _load(target: str):
+    """The object a ``"module:attr"`` string names (imported on use)."""
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class _Group(click.Group):
-    """Turns project errors into one-line messages with the right exit code."""
+    """Turns project errors into one-line messages with the right exit code, and finds the
+    report commands lazily (:data:`LAZY_COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            self.add_command(_load(LAZY_COMMANDS[name]), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -132,7 +155,12 @@ def _needs_line(reg, name: str) -> str:
 @click.option("--out", default=None, help="Where run records go (default: runs/).")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def run(method, protocol, learner, config_file, sets, data_root, out, seed, quiet) -> None:
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="If another process is writing this run, wait for it instead of exiting.",
+)
+def run(method, protocol, learner, config_file, sets, data_root, out, seed, quiet, wait) -> None:
     """Train (if the method trains) and score METHOD on PROTOCOL; print the results table."""
     from biasbench.config import RunConfig, apply_overrides, from_dict, load_config_file
     from biasbench.plugins import LEARNERS, METHODS, PROTOCOLS
@@ -155,10 +183,12 @@ def run(method, protocol, learner, config_file, sets, data_root, out, seed, quie
     cfg = apply_overrides(cfg, list(sets))
 
     from biasbench.harness import run as run_harness
-    from biasbench.reports.table import metrics_table
 
-    outcome = run_harness(cfg, progress=not quiet)
-    title = f"{cfg.protocol} · {cfg.method} · {cfg.learner} · seed {cfg.seed}"
+    metrics_table = _load(RUN_TABLE)
+
+    outcome = run_harness(cfg, progress=not quiet, wait=wait)
+    res = outcome.resolved
+    title = f"{res.cfg.protocol} · {res.cfg.method} · {res.learner} · seed {res.seed}"
     if outcome.reused:
         title += " (complete run found; not recomputed)"
     click.echo(metrics_table(title, outcome.metrics, outcome.embedded, str(outcome.path)).to_text())
@@ -233,7 +263,13 @@ def data_inspect(fmt: str, paths) -> None:
     metavar="KEY=VALUE",
     help="Override a setting, e.g. --set data.ucf101.root=DIR (repeatable).",
 )
-@click.option("--samples", type=int, default=4, show_default=True, help="Videos decoded per set.")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Videos decoded per set.",
+)
 @click.option("--no-train", is_flag=True, help="Skip the training set (methods that do not train).")
 @click.option("--strict", is_flag=True, help="Also fail on missing or undecodable videos.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
@@ -253,10 +289,6 @@ def data_check(ctx, protocol, data_root, sets, samples, no_train, strict, as_jso
         ctx.exit(1)
 
 
-cli.add_command(compare_cmd)
-cli.add_command(report_cmd)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of exiting when called with ``argv``."""
     try:
@@ -274,7 +306,17 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("aborted", err=True)
         return 130
+    except OSError as e:  # last resort (full disk, read-only folder): one line, exit 1
+        click.echo(f"error: {os_error_line(e)}", err=True)
+        return 1
     return 0
+
+
+def os_error_line(e: OSError) -> str:
+    """An operating-system error in one line, naming the file(s): ``FILE: reason``."""
+    reason = e.strerror or (str(e).splitlines() or [type(e).__name__])[0]
+    files = " -> ".join(str(f) for f in (e.filename, e.filename2) if f)
+    return f"{files}: {reason}" if files else reason
 
 
 if __name__ == "__main__":

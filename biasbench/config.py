@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from biasbench.errors import ConfigError
+from biasbench.errors import ConfigError, RunEnvironmentError
 
 T = TypeVar("T")
 
@@ -54,6 +54,9 @@ class RunConfig:
     protocol_cfg: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)  # per-dataset roots and list files
     world: dict[str, Any] = field(default_factory=dict)  # embedded-world overrides
+    #: a video listed twice in one set: "error" (refuse, naming the file and line) or
+    #: "drop" (keep the first; the record counts what was dropped)
+    duplicates: str = "error"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,10 +144,24 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
-    d = dict(data)
-    if "eval" in d and isinstance(d["eval"], dict):
+    d = check_groups(data, "config")
+    if "eval" in d:
         d["eval"] = settings_from(EvalConfig, d["eval"], "eval")
     return RunConfig(**d)
+
+
+def check_groups(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A copy of ``data`` whose groups (``eval``, ``method_cfg``, ``data``...) are mappings;
+    an empty YAML value (null) stands for an empty group. ``where`` names the source."""
+    out = dict(data)
+    for key in ("eval", *sorted(FREE_FORM)):
+        if key in out and out[key] is None:
+            out[key] = {}
+        elif key in out and not isinstance(out[key], dict):
+            raise ConfigError(
+                f"{where}: key {key!r} must be a group of settings (a mapping), got {out[key]!r}"
+            )
+    return out
 
 
 PRESETS_DIR = Path(__file__).parent / "configs"
@@ -177,16 +194,45 @@ def resolve_config_path(path: str | Path) -> Path:
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config file (or a shipped preset by name) into a dict (validated
     later by from_dict)."""
+    p = resolve_config_path(path)
+    data = read_yaml_file(p, "config file") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: expected a mapping at the top level")
+    return check_groups(data, f"config file {p}")
+
+
+def read_yaml_file(path: Path, what: str) -> Any:
+    """Parse a YAML/JSON file; every failure is one line naming ``what`` and the file.
+
+    Non-UTF-8 bytes give their byte offset and line, invalid YAML its line and column
+    (:class:`ConfigError`); an unreadable file is the environment's fault
+    (:class:`RunEnvironmentError`).
+    """
     import yaml
 
-    p = resolve_config_path(path)
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise RunEnvironmentError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"{what} {path}: not UTF-8 text (byte {raw[e.start : e.start + 1]!r} at offset "
+            f"{e.start}, line {line}); save it as UTF-8"
+        ) from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML/JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level")
-    return data
+        raise ConfigError(f"{what} {path}: not valid YAML/JSON ({yaml_problem(e)})") from None
+
+
+def yaml_problem(e: Exception) -> str:
+    """A YAML error in one line: ``line L, column C: problem``."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
 def settings_from(cls: type[T], values: dict[str, Any], where: str) -> T:

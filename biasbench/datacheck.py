@@ -26,7 +26,7 @@ from biasbench.data.videoset import VideoRecord, VideoSet
 from biasbench.datactx import DataContext
 from biasbench.errors import BiasbenchError, MissingDatasetError
 from biasbench.plugins import PROTOCOLS
-from biasbench.protocols.base import DatasetNeed, Episode, Protocol
+from biasbench.protocol import DatasetNeed, Episode, Protocol
 
 SHOWN = 5  # missing / unreadable paths printed per set (all of them are in to_dict())
 

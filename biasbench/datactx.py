@@ -18,6 +18,7 @@ from biasbench.errors import ConfigError, MissingDatasetError
 
 if TYPE_CHECKING:
     from biasbench.world.build import WorldPaths
+    from biasbench.world.config import WorldConfig
 
 
 def _datasets_file() -> Path | None:
@@ -32,6 +33,44 @@ def _datasets_file() -> Path | None:
     return None
 
 
+def read_datasets_file(path: Path) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """``(data_root, {dataset: settings})`` from a datasets.yaml; one-line errors naming it."""
+    from biasbench.config import read_yaml_file
+
+    loaded = read_yaml_file(path, "datasets file") or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"datasets file {path}: expected a mapping of dataset name -> settings, got {loaded!r}"
+        )
+    root = loaded.pop("data_root", None)
+    if root is not None and not isinstance(root, str):
+        raise ConfigError(f"datasets file {path}: data_root={root!r}: expected a folder path")
+    datasets = {}
+    for name, v in loaded.items():
+        if v is not None and not isinstance(v, dict):
+            raise ConfigError(
+                f"datasets file {path}: entry {name!r} must be a mapping of settings "
+                f"(root, list files), got {v!r}"
+            )
+        datasets[str(name)] = dict(v or {})
+    return root, datasets
+
+
+def world_config(overrides: dict[str, Any]) -> WorldConfig:
+    """The world a run's ``world`` settings describe: a preset (``default`` or ``small``)
+    with field overrides, every value checked (cheap: nothing is generated)."""
+    from biasbench.config import settings_from
+    from biasbench.world.config import WorldConfig
+
+    values = dict(overrides)
+    preset = values.pop("preset", "default")
+    if preset not in ("default", "small"):
+        raise ConfigError(f"world.preset={preset!r}: expected 'default' or 'small'")
+    base = WorldConfig.small() if preset == "small" else WorldConfig()
+    merged = {**base.to_dict(), **values}
+    return WorldConfig.from_dict(settings_from(WorldConfig, merged, "world").to_dict())
+
+
 @dataclass
 class DataContext:
     """Resolves dataset names to folders/files, and builds the embedded world on demand."""
@@ -41,35 +80,33 @@ class DataContext:
     world_overrides: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     _world: WorldPaths | None = None
+    _used: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg, progress: bool = True) -> DataContext:
         """Merge datasets.yaml with the run config's ``data`` and ``data_root``."""
-        import yaml
-
         merged: dict[str, dict[str, Any]] = {}
+        yaml_root = None
         f = _datasets_file()
         if f is not None:
-            loaded = yaml.safe_load(f.read_text()) or {}
-            if not isinstance(loaded, dict):
-                raise ConfigError(f"{f}: expected a mapping of dataset name -> settings")
-            root = loaded.pop("data_root", None)
-            for name, v in loaded.items():
-                merged[name] = dict(v or {})
-            if root and not cfg.data_root:
-                cfg.data_root = str(Path(root).expanduser())
+            yaml_root, merged = read_datasets_file(f)
         for name, v in (cfg.data or {}).items():
             if not isinstance(v, dict):
                 raise ConfigError(f"data.{name} must be a group, e.g. data.{name}.root=DIR")
             merged.setdefault(name, {}).update(v)
-        root = Path(cfg.data_root).expanduser() if cfg.data_root else None
+        for name, settings in merged.items():
+            root = settings.get("root")
+            if root is not None and not isinstance(root, (str, os.PathLike)):
+                raise ConfigError(f"data.{name}.root={root!r}: expected a folder path")
+        data_root = cfg.data_root or yaml_root
+        root = Path(data_root).expanduser().resolve() if data_root else None
         return cls(root, merged, dict(cfg.world or {}), progress)
 
     def dataset(self, name: str, default_folder: str, layout: str) -> dict[str, Any]:
         """Settings of dataset ``name`` with ``root`` resolved to an existing folder."""
         settings = dict(self.datasets.get(name, {}))
         if "root" in settings:
-            root = Path(settings["root"]).expanduser()
+            root = Path(settings["root"]).expanduser().resolve()
         elif self.data_root is not None:
             root = self.data_root / default_folder
         else:
@@ -79,21 +116,19 @@ class DataContext:
         if not root.is_dir():
             raise MissingDatasetError(name, root.parent, layout, [str(root)])
         settings["root"] = root
+        self._used[name] = str(root)
         return settings
+
+    def used_roots(self) -> dict[str, str]:
+        """Absolute root of every dataset opened so far (the embedded world included)."""
+        return dict(sorted(self._used.items()))
 
     def world(self) -> WorldPaths:
         """The embedded world, built (and cached) on first use."""
         if self._world is None:
-            from biasbench.config import settings_from
             from biasbench.world.build import build_world
-            from biasbench.world.config import WorldConfig
 
-            overrides = dict(self.world_overrides)
-            preset = overrides.pop("preset", "default")
-            if preset not in ("default", "small"):
-                raise ConfigError(f"world.preset must be 'default' or 'small', not {preset!r}")
-            base = WorldConfig.small() if preset == "small" else WorldConfig()
-            values = {**base.to_dict(), **overrides}
-            cfg = WorldConfig.from_dict(settings_from(WorldConfig, values, "world").to_dict())
+            cfg = world_config(self.world_overrides)
             self._world = build_world(cfg, progress=self.progress)
+            self._used["world"] = str(Path(self._world.root).resolve())
         return self._world

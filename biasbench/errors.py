@@ -69,3 +69,8 @@ class WeightsNotFoundError(BiasbenchError):
 
 class ConfigError(BiasbenchError):
     """An invalid configuration value (bad --set key, wrong type, unknown field)."""
+
+
+class RunEnvironmentError(BiasbenchError):
+    """The machine, not the input, stops the run: a read-only or full disk, a file where a
+    folder is needed, a missing device. The CLI prints one line and exits 1."""

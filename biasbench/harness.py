@@ -1,36 +1,33 @@
 """The harness: the one loop that scores any method x learner on any protocol.
 
-resolve protocol -> build method + learner -> per episode: train if the method trains ->
-for each evaluation set: classifier from class names x templates, multi-view inference,
-per-video predictions -> protocol metrics -> run record (complete marker last).
+resolve (check every setting, read the annotation files, hash the identity; nothing heavy)
+-> open the run record (one writer) -> per episode: train if the method trains -> for each
+evaluation set: classifier from class names x templates, multi-view inference, per-video
+predictions written in one step -> protocol metrics -> run record (complete marker last).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from biasbench import metrics as M
-from biasbench.config import RunConfig, settings_dict, settings_from
-from biasbench.datactx import DataContext
-from biasbench.errors import ConfigError
-from biasbench.method import FitContext, Method
+from biasbench.config import RunConfig, settings_from
+from biasbench.method import FitContext
 from biasbench.models.backbone import BackboneSpec
 from biasbench.models.learner import Learner
-from biasbench.plugins import LEARNERS, METHODS, PROTOCOLS
+from biasbench.plugins import LEARNERS
+from biasbench.protocol import Episode
+from biasbench.resolve import ResolvedRun, resolve
 from biasbench.results import Metric, SetResult
-from biasbench.runrecord import RunRecord, provenance
-from biasbench.vocabulary import build_classifier, templates
-
-if TYPE_CHECKING:
-    from biasbench.protocols.base import Protocol
+from biasbench.runrecord import RunRecord, provenance, read_record
+from biasbench.vocabulary import build_classifier
 
 log = logging.getLogger("biasbench")
 
@@ -44,18 +41,7 @@ class RunOutcome:
     embedded: bool
     reused: bool = False
     unreadable: int = 0
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def resolve_workers(num_workers: int | str) -> int:
-    if num_workers == "auto":
-        return max(0, min(4, (os.cpu_count() or 1) - 1))
-    return int(num_workers)
+    resolved: ResolvedRun | None = None
 
 
 def build_learner(name: str, spec: BackboneSpec, cfg: dict[str, Any]) -> Learner:
@@ -65,133 +51,76 @@ def build_learner(name: str, spec: BackboneSpec, cfg: dict[str, Any]) -> Learner
     return cls(spec, settings)
 
 
-def run_dir_for(cfg: RunConfig, learner: str) -> Path:
-    """Deterministic run folder: same config -> same folder (so reruns resume)."""
-    return (
-        Path(cfg.out)
-        / cfg.protocol
-        / f"{cfg.method}__{learner}"
-        / f"seed{cfg.seed}-{cfg.config_hash()}"
-    )
+def run(cfg: RunConfig, progress: bool = True, wait: bool = False) -> RunOutcome:
+    """Execute one run end to end and return its outcome (see module docstring).
 
-
-def run(cfg: RunConfig, progress: bool = True) -> RunOutcome:
-    """Execute one run end to end and return its outcome (see module docstring)."""
-    protocol, method, learner_name = _resolve(cfg)
-    data = DataContext.from_config(cfg, progress=progress)
-    # fails fast (missing data) before anything heavy
-    episodes = protocol.episodes(data, with_train=method.trains)
-    spec = protocol.backbone(data)
-    spec = BackboneSpec(
-        cfg.backbone.get("arch", spec.arch), cfg.backbone.get("weights", spec.weights)
-    )
-    tmpl = templates(cfg.eval.templates or protocol.templates_for(data))
-    device = resolve_device(cfg.device)
-    workers = resolve_workers(cfg.num_workers)
-
-    resolved = _resolved_config(cfg, protocol, method, spec, tmpl, episodes)
-    path = run_dir_for(cfg, learner_name)
-    record = RunRecord.open(path, resolved, provenance(cfg.seed, device))
-    if record.is_complete:
-        return _reuse(record, protocol.embedded)
-
-    results: dict[str, dict[str, SetResult]] = {}
-    for ep in episodes:
-        seed = cfg.seed + ep.seed_offset
-        done = {r.key: record.load_set(ep.name, r.key) for r in ep.evals}
-        if all(v is not None for v in done.values()):
-            results[ep.name] = done  # type: ignore[assignment]
-            continue
-        torch.manual_seed(seed)
-        learner = build_learner(learner_name, spec, cfg.learner_cfg).to(device)
-        if method.trains and ep.train is not None:
-            ctx = FitContext(
-                path / "train" / ep.name,
-                seed,
-                device,
-                workers,
-                progress,
-                ep.train.family,
-                embedded=protocol.embedded,
-                templates=tmpl,
-                evaluate=epoch_evaluator(ep.evals, tmpl, cfg, device, workers, seed),
-            )
-            learner = method.fit(learner, ep.train, ctx)
-        results[ep.name] = {}
-        for req in ep.evals:
-            res = done.get(req.key)
-            if res is None:
-                res = evaluate_set(learner, req, tmpl, cfg, device, workers, progress, seed)
-                record.save_set(ep.name, res)
-            results[ep.name][req.key] = res
-    return _complete(record, protocol, results)
-
-
-def _resolve(cfg: RunConfig) -> tuple[Protocol, Method, str]:
-    """Build protocol and method from ``cfg``, canonicalise its names, check the pairing.
-
-    Refuses a method x learner pair the method cannot train, and fixes the number of
-    temporal views before the config is hashed (an explicit default = the default).
+    ``cfg`` is resolved (checked, hashed) before anything heavy and is not modified. A
+    complete record of the same identity is reused; a partial one is resumed. ``wait``:
+    queue behind another process writing the same run instead of refusing.
     """
-    protocol_cls = PROTOCOLS.get(cfg.protocol)
-    cfg.protocol = PROTOCOLS.canonical(cfg.protocol)
-    cfg.method = METHODS.canonical(cfg.method)
-    protocol = protocol_cls(settings_from(protocol_cls.Settings, cfg.protocol_cfg, "protocol"))
-    method_cls = METHODS.get(cfg.method)
-    method: Method = method_cls(settings_from(method_cls.Settings, cfg.method_cfg, "method"))
-    learner_name = LEARNERS.canonical(cfg.learner or method_cls.default_learner)
-    cfg.learner = learner_name
-    reason = method.refusal(LEARNERS.get(learner_name))
-    if reason:
-        raise ConfigError(f"method {cfg.method} cannot train learner {learner_name}: {reason}")
-    if cfg.eval.temporal_views is None:
-        cfg.eval.temporal_views = protocol.default_temporal_views()
-    return protocol, method, learner_name
+    res = resolve(cfg, progress=progress)
+    record = RunRecord.open(
+        res.path, res.record_config(), provenance(res.seed, res.device), wait=wait
+    )
+    try:
+        if record.is_complete:
+            return _reuse(record, res)
+        results = {ep.name: _run_episode(res, ep, record, progress) for ep in res.episodes}
+        return _complete(record, res, results)
+    finally:
+        record.close()
 
 
-def _resolved_config(cfg, protocol, method, spec, tmpl, episodes) -> dict[str, Any]:
-    """What the run record's ``config.json`` holds: settings, backbone, every set's source."""
-    return {
-        "run": cfg.to_dict(),
-        "protocol_settings": settings_dict(protocol.settings),
-        "method_settings": settings_dict(method.settings),
-        "backbone": {"arch": spec.arch, "weights": spec.weights},
-        "templates": tmpl,
-        "embedded_world": protocol.embedded,
-        "episodes": {
-            ep.name: {
-                "train": None
-                if ep.train is None
-                else {"videos": len(ep.train.videoset), **ep.train.info},
-                "evals": {
-                    r.key: {
-                        "videos": len(r.videoset),
-                        "context": r.context,
-                        "repeat_one_frame": r.repeat_one_frame,
-                        **r.videoset.info,
-                        **r.info,
-                    }
-                    for r in ep.evals
-                },
-            }
-            for ep in episodes
-        },
-    }
+def _run_episode(
+    res: ResolvedRun, ep: Episode, record: RunRecord, progress: bool
+) -> dict[str, SetResult]:
+    """Train (if needed) and score one episode's sets; finished sets are loaded, not redone."""
+    seed = res.seed + ep.seed_offset
+    done = {r.key: record.load_set(ep.name, r.key) for r in ep.evals}
+    if all(v is not None for v in done.values()):
+        return done  # type: ignore[return-value]
+    torch.manual_seed(seed)
+    learner = build_learner(res.learner, res.spec, res.cfg.learner_cfg).to(res.device)
+    tmpl = list(res.templates)
+    if res.method.trains and ep.train is not None:
+        ctx = FitContext(
+            res.path / "train" / ep.name,
+            seed,
+            res.device,
+            res.workers,
+            progress,
+            ep.train.family,
+            embedded=res.embedded,
+            templates=tmpl,
+            evaluate=epoch_evaluator(ep.evals, tmpl, res.cfg, res.device, res.workers, seed),
+        )
+        learner = res.method.fit(learner, ep.train, ctx)
+    out: dict[str, SetResult] = {}
+    for req in ep.evals:
+        result = done.get(req.key)
+        if result is None:
+            result = evaluate_set(
+                learner, req, tmpl, res.cfg, res.device, res.workers, progress, seed
+            )
+            record.save_set(ep.name, result, {"context": req.context})
+        out[req.key] = result
+    return out
 
 
 def _complete(
-    record: RunRecord, protocol: Protocol, results: dict[str, dict[str, SetResult]]
+    record: RunRecord, res: ResolvedRun, results: dict[str, dict[str, SetResult]]
 ) -> RunOutcome:
     """Aggregate the protocol's metrics and write the record's final marker."""
-    metrics = protocol.aggregate(results)
+    metrics = res.protocol.aggregate(results)
     sets = {
         f"{ep}/{key}": {**r.summary(), "unreadable": r.unreadable}
         for ep, per in results.items()
         for key, r in per.items()
     }
     unreadable = sum(len(r.unreadable) for per in results.values() for r in per.values())
-    record.complete(metrics, sets, {"embedded_world": protocol.embedded})
-    return RunOutcome(record.path, metrics, protocol.embedded, False, unreadable)
+    extra = {"embedded_world": res.embedded, "report": res.protocol.report.to_dict()}
+    record.complete(metrics, sets, extra)
+    return RunOutcome(record.path, metrics, res.embedded, False, unreadable, res)
 
 
 def epoch_evaluator(
@@ -205,21 +134,17 @@ def epoch_evaluator(
     def evaluate(learner: Learner, epoch: int) -> dict[str, dict[str, float]]:
         out = {}
         for req in evals:
-            res = evaluate_set(learner, req, template_list, cfg, device, workers, False, seed)
-            out[req.key] = {"top1": res.top1(), "top5": res.top5(), "n": res.n}
+            r = evaluate_set(learner, req, template_list, cfg, device, workers, False, seed)
+            out[req.key] = {"top1": r.top1(), "top5": r.top5(), "n": r.n}
         return out
 
     return evaluate
 
 
-def _reuse(record: RunRecord, embedded: bool) -> RunOutcome:
-    import json
-
-    data = json.loads((record.path / "metrics.json").read_text())
-    metrics = [Metric(**m) for m in data["metrics"]]
-    sets = json.loads((record.path / "sets.json").read_text())
-    unreadable = sum(s.get("videos_unreadable", 0) for s in sets.values())
-    return RunOutcome(record.path, metrics, embedded, True, unreadable)
+def _reuse(record: RunRecord, res: ResolvedRun) -> RunOutcome:
+    stored = read_record(record.path)
+    unreadable = sum(s.get("videos_unreadable", 0) for s in stored.sets.values())
+    return RunOutcome(record.path, stored.metrics, stored.embedded, True, unreadable, res)
 
 
 @torch.no_grad()

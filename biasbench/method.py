@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from biasbench.models.learner import Learner
 
 if TYPE_CHECKING:
-    from protocols.base import TrainRequest  # noqa: F401
+    from biasbench.protocol import TrainRequest
 
 
 @dataclass
@@ -58,6 +58,6 @@ class Method:
         """
         return None
 
-    def fit(self, learner: Learner, train: Any, ctx: FitContext) -> Learner:
+    def fit(self, learner: Learner, train: TrainRequest, ctx: FitContext) -> Learner:
         """Train ``learner`` on ``train`` (a TrainRequest) and return the model to evaluate."""
         raise NotImplementedError

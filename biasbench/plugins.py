@@ -38,65 +38,67 @@ for _name, _summary in (
     DATASETS.add(_name, f"biasbench.data.readers.{_name}:", _summary)
 
 # --- learners ---------------------------------------------------------------------------
-LEARNERS.add("clip", "biasbench.baselines.clip:ClipLearner", "frozen CLIP, frame-average")
-LEARNERS.add("dummy", "biasbench.baselines.dummy:DummyLearner", "tiny linear learner for tests")
+LEARNERS.add("clip", "biasbench.baselines.learners.clip:ClipLearner", "frozen CLIP, frame-average")
+LEARNERS.add(
+    "dummy", "biasbench.baselines.learners.dummy:DummyLearner", "tiny linear learner for tests"
+)
 LEARNERS.add(
     "vclip",
-    "biasbench.baselines.vclip:VClipLearner",
+    "biasbench.baselines.learners.vclip:VClipLearner",
     "CLIP with neighbour-frame temporal attention (Open-VCLIP); visual tower trainable",
 )
 LEARNERS.add(
     "vifi-clip",
-    "biasbench.baselines.vifi_clip:ViFiClipLearner",
+    "biasbench.baselines.learners.vifi_clip:ViFiClipLearner",
     "frame-average CLIP, image and text towers fully fine-tuned (ViFi-CLIP)",
 )
 LEARNERS.add(
     "st-adapter",
-    "biasbench.baselines.st_adapter:STAdapterLearner",
+    "biasbench.baselines.learners.st_adapter:STAdapterLearner",
     "frozen CLIP + depth-wise temporal-conv adapters before each vision block (ST-Adapter)",
 )
 LEARNERS.add(
     "xclip",
-    "biasbench.baselines.xclip:XClipLearner",
+    "biasbench.baselines.learners.xclip:XClipLearner",
     "cross-frame communication tokens + multi-frame integration + video-specific prompts (X-CLIP)",
 )
 LEARNERS.add(
     "vita-clip",
-    "biasbench.baselines.vita_clip:VitaClipLearner",
+    "biasbench.baselines.learners.vita_clip:VitaClipLearner",
     "frozen CLIP with video prompts (global, local, summary) and learnable text context (Vita-CLIP)",
 )
 
 # --- methods ----------------------------------------------------------------------------
 METHODS.add(
     "zero-shot",
-    "biasbench.baselines.zero_shot:ZeroShot",
+    "biasbench.baselines.recipes.zero_shot:ZeroShot",
     "no training: score the learner as it is",
     aliases=("frozen-clip",),
 )
 METHODS.add(
     "plain",
-    "biasbench.baselines.plain:Plain",
+    "biasbench.baselines.recipes.plain:Plain",
     "standard fine-tuning (the papers' VCLIP with learner vclip)",
     aliases=("vclip-plain",),
 )
 METHODS.add(
     "open-vclip",
-    "biasbench.baselines.open_vclip:OpenVClip",
+    "biasbench.baselines.recipes.open_vclip:OpenVClip",
     "interpolated weight regularization + SWA + patching with CLIP (Open-VCLIP)",
 )
 METHODS.add(
     "froster",
-    "biasbench.baselines.froster:Froster",
+    "biasbench.baselines.recipes.froster:Froster",
     "residual feature distillation from frozen CLIP + SWA (FROSTER; frozen text by default)",
 )
 METHODS.add(
     "grad-accum",
-    "biasbench.baselines.grad_accum:GradAccum",
+    "biasbench.baselines.recipes.grad_accum:GradAccum",
     "plain fine-tuning with two batches accumulated per update (supp. Table 4 control)",
 )
 METHODS.add(
     "meta-unseen",
-    "biasbench.baselines.meta_unseen:MetaUnseen",
+    "biasbench.baselines.recipes.meta_unseen:MetaUnseen",
     "first-order meta-learning with class-disjoint seen/unseen halves (Table 5 (d) control)",
 )
 METHODS.add(

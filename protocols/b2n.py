@@ -12,6 +12,14 @@ Split source (setting ``source``): ``official`` reads the ViFi-CLIP split files
 most-frequent-half rule to the dataset's own training list and draws seeded 16-shot samples
 (seed = shot split number); ``auto`` uses the official files when they are on disk. Which one
 was used is recorded with every training and evaluation request.
+
+Class names of the official files (setting ``label_names``): ViFi-CLIP's HMDB51 class lists
+name two indices of each half the wrong way round ("sword" / "sword exercise" in the base half,
+"kick" / "kick ball" in the novel half: 32 of the 416 shots per seed, 60 base and 60 novel
+validation videos), as the file names of the listed videos show. ``corrected`` (default)
+renames each index to the class its videos' file names carry; ``official`` keeps the lists as
+shipped (the disagreement is then reported as a reader problem). The renamed indices are in
+each set's ``info["renamed_labels"]`` and in every request's info.
 """
 
 from __future__ import annotations
@@ -20,15 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from biasbench import metrics as M
 from biasbench.data.videoset import VideoSet
 from biasbench.datactx import DataContext
 from biasbench.errors import ConfigError, MissingDatasetError
-from biasbench.protocols.base import DatasetNeed, Episode, EvalRequest, Protocol, TrainRequest
+from biasbench.protocol import DatasetNeed, Episode, Protocol, ReportSpec
+from biasbench.protocols.openvocab import (
+    B2N_ORDER,
+    BASE,
+    NOVEL,
+    Halves,
+    b2n_metrics,
+    rebuild_halves,
+    seed_episode,
+)
 from biasbench.results import Metric, SetResult
 
-BASE, NOVEL = "base", "novel"
 SOURCES = ("auto", "official", "rebuild")
+LABEL_NAMES = ("corrected", "official")
 SPLITS_NEED = DatasetNeed(
     "b2n",
     "b2n",
@@ -38,100 +54,29 @@ SPLITS_NEED = DatasetNeed(
 )
 
 
-@dataclass(frozen=True)
-class Halves:
-    """What one seed trains on and the two evaluation sets, with where they came from."""
-
-    train: VideoSet | None
-    base_val: VideoSet
-    novel_val: VideoSet
-    info: dict[str, Any]
-
-
-def b2n_metrics(results: dict[str, dict[str, SetResult]]) -> list[Metric]:
-    """Per seed base/novel top-1 and HM; reported means over seeds (std) and HM of the means."""
-    seeds = sorted(results)
-    base = [results[s][BASE] for s in seeds]
-    novel = [results[s][NOVEL] for s in seeds]
-    hms = [M.harmonic_mean(b.top1(), n.top1()) for b, n in zip(base, novel, strict=True)]
-    b_mean, b_std = M.mean_std([b.top1() for b in base])
-    n_mean, n_std = M.mean_std([n.top1() for n in novel])
-    h_mean, h_std = M.mean_std(hms)
-    nb, nn = min(b.n for b in base), min(n.n for n in novel)
-    over = f"over {len(seeds)} seeds"
-    out = [
-        Metric("base_top1", b_mean, n=nb, std=b_std, note=f"base classes, base vocabulary; {over}"),
-        Metric("novel_top1", n_mean, n=nn, std=n_std, note=f"novel vocabulary; mean {over}"),
-        Metric("hm", h_mean, n=min(nb, nn), std=h_std, note=f"HM per seed, then the mean {over}"),
-        Metric(
-            "hm_of_means",
-            M.harmonic_mean(b_mean, n_mean),
-            n=min(nb, nn),
-            note="HM of base_top1 and novel_top1 (the means)",
-        ),
-    ]
-    for s, b, n, h in zip(seeds, base, novel, hms, strict=True):
-        out += [
-            Metric(f"base_top1_{s}", b.top1(), n=b.n),
-            Metric(f"novel_top1_{s}", n.top1(), n=n.n),
-            Metric(f"hm_{s}", h, n=min(b.n, n.n)),
-        ]
-    return out
-
-
-def rebuild_halves(
-    train_full: VideoSet | None,
-    val_full: VideoSet,
-    split_list: VideoSet,
-    shot_seed: int,
-    shots: int,
-) -> Halves:
-    """Most-frequent-half classes of ``split_list``'s training videos and ``shots`` seeded
-    shots per base class from ``train_full`` (None: no training set wanted)."""
-    from biasbench.data.readers.b2n import most_frequent_half, sample_shots
-
-    base, novel = most_frequent_half(split_list)
-    train = sample_shots(train_full, base, shots, seed=shot_seed) if train_full else None
-    info = {
-        "split_source": "most-frequent-half rule + seeded shot sampling (no official files)",
-        "frequency_list": split_list.info.get("list_file")
-        or split_list.info.get("list_files")
-        or split_list.split,
-        "tie_break": "higher class index first (the reader's documented rule)",
-        "base_classes": [val_full.class_names[c] for c in base],
-        "novel_classes": [val_full.class_names[c] for c in novel],
-        "shots": shots,
-        "shot_seed": shot_seed,
-    }
-    return Halves(
-        train,
-        val_full.subset(base, f"{val_full.name}-base"),
-        val_full.subset(novel, f"{val_full.name}-novel"),
-        info,
-    )
-
-
 def official_halves(shots: VideoSet | None, base_val: VideoSet, novel_val: VideoSet) -> Halves:
-    """What one seed reads from the official ViFi-CLIP split files."""
+    """What one seed reads from the official ViFi-CLIP split files, with the class-name
+    choice and the indices it renamed per half."""
     info = {
         "split_source": "official ViFi-CLIP split files",
         "shot_file": shots.info["split_file"] if shots is not None else None,
         "base_val_file": base_val.info["split_file"],
         "novel_val_file": novel_val.info["split_file"],
+        "label_names": base_val.info.get("label_names"),
+        "renamed_labels": {
+            BASE: base_val.info.get("renamed_labels", {}),
+            NOVEL: novel_val.info.get("renamed_labels", {}),
+        },
     }
+    if shots is not None and shots.class_names != base_val.class_names:
+        # each file is corrected from its own videos: the two base vocabularies must agree
+        pairs = zip(shots.class_names, base_val.class_names, strict=False)
+        differ = [f"{i}: {a!r} vs {b!r}" for i, (a, b) in enumerate(pairs) if a != b]
+        shots.problems.append(
+            f"base class names differ from {Path(info['base_val_file']).name}'s ({len(differ)} "
+            f"labels: {'; '.join(differ[:8])})"
+        )
     return Halves(shots, base_val, novel_val, info)
-
-
-def seed_episode(n: int, halves: Halves, family: str) -> Episode:
-    """Episode ``seed<n>``: train on the shots, evaluate base and novel with their own
-    vocabularies; the training seed is the run's seed + n - 1."""
-    info = {**halves.info, "shot_split": n}
-    evals = [
-        EvalRequest(BASE, halves.base_val, "in", info={**info, "vocabulary": BASE}),
-        EvalRequest(NOVEL, halves.novel_val, "in", info={**info, "vocabulary": NOVEL}),
-    ]
-    train = TrainRequest(halves.train, family, info) if halves.train is not None else None
-    return Episode(f"seed{n}", train, evals, seed_offset=n - 1)
 
 
 class BaseToNovel(Protocol):
@@ -145,11 +90,13 @@ class BaseToNovel(Protocol):
     class Settings:
         """``source``: auto | official | rebuild (see module docstring); ``seeds``: shot
         splits trained (3 in the papers); ``shots`` per base class (rebuild only: official
-        files fix their own)."""
+        files fix their own); ``label_names``: corrected | official, the class names of the
+        official files (see module docstring)."""
 
         source: str = "auto"
         seeds: int = 3
         shots: int = 16
+        label_names: str = "corrected"
 
     def episodes(self, data: DataContext, with_train: bool = True) -> list[Episode]:
         if self.settings.source not in SOURCES:
@@ -158,6 +105,11 @@ class BaseToNovel(Protocol):
             )
         if not 1 <= self.settings.seeds <= 3:
             raise ConfigError("protocol.seeds must be 1, 2 or 3 (three shot splits exist)")
+        if self.settings.label_names not in LABEL_NAMES:
+            raise ConfigError(
+                f"protocol.label_names must be one of {LABEL_NAMES}, "
+                f"not {self.settings.label_names!r}"
+            )
         videos = self.open_dataset(data, self.videos_need)
         root = self._official_root(data)
         if root is not None:
@@ -218,6 +170,7 @@ class BaseToNovel(Protocol):
             subset=subset,  # type: ignore[arg-type]
             shot_split=shot_split,
             video_root=videos["root"],
+            label_names=self.settings.label_names,  # type: ignore[arg-type]
         )
 
     def full_lists(self, videos: dict[str, Any]) -> tuple[VideoSet, VideoSet]:
@@ -230,6 +183,7 @@ class B2nK400(BaseToNovel):
 
     name = "b2n-k400"
     summary = "base-to-novel K400: 16 shots x 200 base classes, 3 seeds"
+    report = ReportSpec("b2n", "K400", B2N_ORDER)
     dataset_key = "k400"
     videos_need = "kinetics400"
     needs = (
@@ -255,6 +209,7 @@ class B2nHmdb(BaseToNovel):
 
     name = "b2n-hmdb"
     summary = "base-to-novel HMDB51: 16 shots x 26 base classes, 3 seeds"
+    report = ReportSpec("b2n", "HMDB", B2N_ORDER)
     dataset_key = "hmdb"
     videos_need = "hmdb51"
     needs = (
@@ -279,6 +234,7 @@ class B2nUcf(BaseToNovel):
 
     name = "b2n-ucf"
     summary = "base-to-novel UCF101: 16 shots x 51 base classes, 3 seeds"
+    report = ReportSpec("b2n", "UCF", B2N_ORDER)
     dataset_key = "ucf"
     videos_need = "ucf101"
     needs = (
@@ -298,6 +254,7 @@ class B2nSsv2(BaseToNovel):
 
     name = "b2n-ssv2"
     summary = "base-to-novel SSv2: 16 shots x 87 base classes, 3 seeds"
+    report = ReportSpec("b2n", "SSv2", B2N_ORDER)
     dataset_key = "ssv2"
     videos_need = "ssv2"
     needs = (

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from biasbench.datactx import DataContext
 from biasbench.errors import ConfigError
-from biasbench.protocols.b2n import b2n_metrics, rebuild_halves, seed_episode
-from biasbench.protocols.base import Episode
-from biasbench.protocols.synth_closed import WorldProtocol
+from biasbench.protocol import Episode, ReportSpec
+from biasbench.protocols.openvocab import B2N_ORDER, b2n_metrics, rebuild_halves, seed_episode
+from biasbench.protocols.sources import WorldProtocol, world_list
 from biasbench.results import Metric, SetResult
 
 
@@ -26,6 +26,7 @@ class SynthB2n(WorldProtocol):
 
     name = "synth-b2n"
     summary = "embedded world: base-to-novel, 3 seeds"
+    report = ReportSpec("b2n", "World", B2N_ORDER)
     family = "b2n"
 
     @dataclass(frozen=True)
@@ -36,13 +37,9 @@ class SynthB2n(WorldProtocol):
         shots: int = 16
 
     def episodes(self, data: DataContext, with_train: bool = True) -> list[Episode]:
-        from biasbench.data.readers.ucf101 import read_ucf101
-
         if self.settings.seeds < 1 or self.settings.shots < 1:
             raise ConfigError("protocol.seeds and protocol.shots must be >= 1")
-        w = data.world()
-        train_full = read_ucf101(w.ucf_root, split=1, subset="train")
-        val_full = read_ucf101(w.ucf_root, split=1, subset="test")
+        train_full, val_full = world_list(data, "train"), world_list(data, "test")
         out = []
         for n in range(1, self.settings.seeds + 1):
             wanted = train_full if with_train else None

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from biasbench.datactx import DataContext
 from biasbench.errors import ConfigError
-from biasbench.protocols.base import Episode, TrainRequest
-from biasbench.protocols.synth_closed import WORLD_NEED, WorldProtocol, world_manifest
-from biasbench.protocols.ucf_hat import KINDS, ActionSwapProtocol
+from biasbench.protocol import Episode, ReportSpec, TrainRequest
+from biasbench.protocols.sources import WORLD_NEED, WorldProtocol, world_list, world_manifest
+from biasbench.protocols.swap import HAT_ORDER, KINDS, ActionSwapProtocol
 
 
 class SynthHat(WorldProtocol, ActionSwapProtocol):
@@ -27,6 +27,7 @@ class SynthHat(WorldProtocol, ActionSwapProtocol):
 
     name = "synth-hat"
     summary = "embedded world: HAT-like Action-Swap Close / Far"
+    report = ReportSpec("hat", "World", HAT_ORDER)
     family = "xd"
     needs = (WORLD_NEED,)
 
@@ -39,11 +40,9 @@ class SynthHat(WorldProtocol, ActionSwapProtocol):
         mask_coverage: tuple[float, float] | None = None
 
     def episodes(self, data: DataContext, with_train: bool = True) -> list[Episode]:
-        from biasbench.data.readers.ucf101 import read_ucf101
         from biasbench.world.hat_export import HatExportSettings, export_hat
 
-        w = data.world()
-        export = export_hat(w)
+        export = export_hat(data.world())
         repeats = [int(r) for r in self.settings.repeats]
         available = HatExportSettings().repeats
         if not repeats or any(not 1 <= r <= available for r in repeats):
@@ -58,5 +57,5 @@ class SynthHat(WorldProtocol, ActionSwapProtocol):
             req.info["similarity"] = export.info["similarity"]
         train = None
         if with_train:
-            train = TrainRequest(read_ucf101(w.ucf_root, split=1, subset="train"), self.family)
+            train = TrainRequest(world_list(data, "train"), self.family)
         return [Episode("main", train, evals)]

@@ -18,9 +18,9 @@ import numpy as np
 
 from biasbench.datactx import DataContext
 from biasbench.errors import ConfigError
-from biasbench.protocols.base import Episode, EvalRequest, TrainRequest
-from biasbench.protocols.synth_closed import WorldProtocol
-from biasbench.protocols.xd import xd_metrics
+from biasbench.protocol import Episode, EvalRequest, ReportSpec, TrainRequest
+from biasbench.protocols.openvocab import XD_ORDER, xd_metrics
+from biasbench.protocols.sources import WorldProtocol, world_list
 from biasbench.results import Metric, SetResult
 
 
@@ -47,6 +47,7 @@ class SynthXd(WorldProtocol):
 
     name = "synth-xd"
     summary = "embedded world: 3 splits of never-trained classes"
+    report = ReportSpec("xd", "World", XD_ORDER)
     family = "xd"
 
     @dataclass(frozen=True)
@@ -60,11 +61,8 @@ class SynthXd(WorldProtocol):
         class_seed: int = 0
 
     def episodes(self, data: DataContext, with_train: bool = True) -> list[Episode]:
-        from biasbench.data.readers.ucf101 import read_ucf101
-
         s = self.settings
-        w = data.world()
-        test = read_ucf101(w.ucf_root, split=1, subset="test")
+        test = world_list(data, "test")
         source, drawn = source_and_splits(
             test.num_classes, s.source_fraction, s.split_fraction, s.splits, s.class_seed
         )
@@ -76,7 +74,7 @@ class SynthXd(WorldProtocol):
             evals.append(EvalRequest(f"split{n}", vs, "in", info=info))
         train = None
         if with_train:
-            full = read_ucf101(w.ucf_root, split=1, subset="train")
+            full = world_list(data, "train")
             info = {"source_classes": [names[c] for c in source], "class_seed": s.class_seed}
             train = TrainRequest(full.subset(source, "world-source"), self.family, info)
         return [Episode("main", train, evals)]

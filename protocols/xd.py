@@ -18,48 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from biasbench import metrics as M
 from biasbench.data.videoset import VideoSet
 from biasbench.datactx import DataContext
 from biasbench.errors import ConfigError, MissingDatasetError
-from biasbench.protocols.base import DatasetNeed, Episode, EvalRequest, Protocol, TrainRequest
+from biasbench.protocol import DatasetNeed, Episode, EvalRequest, Protocol, ReportSpec
+from biasbench.protocols.openvocab import XD_ORDER, xd_metrics
+from biasbench.protocols.sources import K400_TRAIN, kinetics_train
 from biasbench.results import Metric, SetResult
 
-K400_TRAIN = DatasetNeed(
-    "kinetics400", "kinetics", "K400 training list + videos", "Kinetics-400", train_only=True
-)
 VIDEO_LISTS = ("val", "mixed", "any")
-
-
-def kinetics_train(protocol: Protocol, data: DataContext) -> TrainRequest:
-    """The K400 training request; ``train_list`` / ``labels`` dataset keys override the files."""
-    from biasbench.data.readers.kinetics import read_kinetics
-
-    k = protocol.open_dataset(data, "kinetics400")
-    root = k["root"]
-    vs = read_kinetics(
-        root,
-        subset="train",
-        list_file=root / k["train_list"] if "train_list" in k else None,
-        label_file=root / k["labels"] if "labels" in k else None,
-    )
-    info = {"train_list": vs.info["list_file"], "label_file": vs.info["label_file"]}
-    return TrainRequest(vs, protocol.family, info)
-
-
-def xd_metrics(sets: dict[str, SetResult]) -> list[Metric]:
-    """top-1 / top-5 mean ± std over the evaluation sets, and each set's top-1."""
-    keys = sorted(sets)
-    out = []
-    for k in (1, 5):
-        values = [sets[s].top1() if k == 1 else sets[s].top5() for s in keys]
-        mean, std = M.mean_std(values)
-        note = f"mean ± std over {len(keys)} splits" if len(keys) > 1 else "one evaluation set"
-        n = sum(sets[s].n for s in keys)
-        out.append(Metric(f"top{k}", mean, n=n, std=std if len(keys) > 1 else None, note=note))
-    if len(keys) > 1:
-        out += [Metric(f"top1_{s}", sets[s].top1(), n=sets[s].n) for s in keys]
-    return out
 
 
 class CrossDataset(Protocol):
@@ -102,6 +69,7 @@ class XdUcf(CrossDataset):
 
     name = "xd-ucf"
     summary = "K400-trained; UCF101 3 test splits, top-1 mean ± std"
+    report = ReportSpec("xd", "UCF", XD_ORDER)
     target = "ucf101"
     needs = (K400_TRAIN, DatasetNeed("ucf101", "ucf101", "test lists 1-3 + videos", "UCF101"))
 
@@ -116,6 +84,7 @@ class XdUcfFull(XdUcf):
 
     name = "xd-ucf-full"
     summary = "K400-trained; UCF* (all 13,320 UCF101 videos), top-1"
+    report = ReportSpec("xd", "UCF*", XD_ORDER)
     full = True
 
 
@@ -124,6 +93,7 @@ class XdHmdb(CrossDataset):
 
     name = "xd-hmdb"
     summary = "K400-trained; HMDB51 3 test splits, top-1 mean ± std"
+    report = ReportSpec("xd", "HMDB", XD_ORDER)
     target = "hmdb51"
     needs = (K400_TRAIN, DatasetNeed("hmdb51", "hmdb51", "split files 1-3 + videos", "HMDB51"))
 
@@ -139,6 +109,7 @@ class XdHmdbFull(XdHmdb):
 
     name = "xd-hmdb-full"
     summary = "K400-trained; HMDB* (5,100 HMDB51 videos), top-1"
+    report = ReportSpec("xd", "HMDB*", XD_ORDER)
     full = True
 
 
@@ -147,6 +118,7 @@ class XdK600(Protocol):
 
     name = "xd-k600"
     summary = "K400-trained; K600 new classes, 3 splits of 160, top-1"
+    report = ReportSpec("xd", "K600", XD_ORDER)
     family = "xd"
     needs = (
         K400_TRAIN,

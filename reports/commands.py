@@ -34,9 +34,20 @@ FORMATS = ("text", "markdown", "latex", "csv", "json")
     show_default=True,
     help="Paired tests on top-k correctness.",
 )
-@click.option("--n-boot", type=int, default=10_000, show_default=True, help="Bootstrap resamples.")
+@click.option(
+    "--n-boot",
+    type=click.IntRange(min=1),  # the percentile CI needs at least one resample
+    default=10_000,
+    show_default=True,
+    help="Bootstrap resamples.",
+)
 @click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option(
+    "--across-learners",
+    is_flag=True,
+    help="Also pair entries of different learners (default: pairs stay within one learner).",
+)
 @click.option(
     "--output",
     "-o",
@@ -44,12 +55,13 @@ FORMATS = ("text", "markdown", "latex", "csv", "json")
     default=None,
     help="Write to this file instead of standard output.",
 )
-def compare(runs, protocol, root, fmt, k, n_boot, level, seed, output) -> None:
+def compare(runs, protocol, root, fmt, k, n_boot, level, seed, across_learners, output) -> None:
     """Methods x metrics (mean ± std over seeds) and paired tests per evaluation set.
 
     RUNS are run folders or folders holding runs; without RUNS, every complete run of
-    --protocol under --root. For each pair of methods on the same evaluation set: McNemar's
-    test on per-video correctness and a paired bootstrap CI of the accuracy difference.
+    --protocol under --root. For each pair of entries of one learner on the same evaluation
+    set: McNemar's test on per-video correctness and a paired bootstrap CI of the accuracy
+    difference. Copies of one run (same run id in several folders) count once.
 
     \b
     biasbench compare --protocol ucf-scuba
@@ -68,7 +80,9 @@ def compare(runs, protocol, root, fmt, k, n_boot, level, seed, output) -> None:
         raise BiasbenchError(
             f"no complete run found in {where}" + (f" for {protocol}" if protocol else "") + extra
         )
-    report = compare_report(runset, k=k, n_boot=n_boot, level=level, seed=seed)
+    report = compare_report(
+        runset, k=k, n_boot=n_boot, level=level, seed=seed, across_learners=across_learners
+    )
     if fmt == "json":
         text = json.dumps(to_json(runset, report), indent=2)
     else:
@@ -79,6 +93,8 @@ def compare(runs, protocol, root, fmt, k, n_boot, level, seed, output) -> None:
                 parts.append(part["pairs_table"].render(fmt))
         text = "\n\n".join(parts)
     _emit(text, output)
+    for note in runset.copy_notes():
+        click.echo(note, err=True)
     if runset.skipped:
         click.echo(runset.skipped_note(), err=True)
 
@@ -104,7 +120,13 @@ def compare(runs, protocol, root, fmt, k, n_boot, level, seed, output) -> None:
     "pairs",
     multiple=True,
     metavar="A,B",
-    help="Draw class-wise gain and t-SNE of B over A (entry labels; repeatable).",
+    help="Draw class-wise gain and t-SNE of B over A: entry labels, or method names "
+    "(paired within each learner); repeatable.",
+)
+@click.option(
+    "--across-learners",
+    is_flag=True,
+    help="Also pair entries of different learners (default: pairs stay within one learner).",
 )
 @click.option(
     "--cost",
@@ -130,12 +152,17 @@ def compare(runs, protocol, root, fmt, k, n_boot, level, seed, output) -> None:
     "--seed", type=int, default=0, show_default=True, help="Seed of t-SNE and its sampling."
 )
 @click.option("--no-html", is_flag=True, help="Skip the leaderboard page.")
-def report(runs_dir, out, pairs, cost_files, tsne, tsne_points, seed, no_html) -> None:
+def report(
+    runs_dir, out, pairs, across_learners, cost_files, tsne, tsne_points, seed, no_html
+) -> None:
     """Paper-layout tables (Markdown, LaTeX, CSV), figures and the leaderboard page.
+
+    Class-wise gain and t-SNE pairs stay within one learner unless --across-learners.
 
     \b
     biasbench report --runs runs --out report
     biasbench report --runs runs --out report --pair openvclip,openmede
+    biasbench report --runs runs --out report --pair "plain (vclip),openmede (vclip)"
     """
     from biasbench.reports.report import ReportOptions, write_report
 
@@ -147,6 +174,7 @@ def report(runs_dir, out, pairs, cost_files, tsne, tsne_points, seed, no_html) -
         parsed.append((a.strip(), b.strip()))
     options = ReportOptions(
         pairs=tuple(parsed),
+        across_learners=across_learners,
         tsne=tsne,
         tsne_points=tsne_points,
         seed=seed,

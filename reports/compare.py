@@ -1,11 +1,14 @@
 """``biasbench compare``: methods x metrics (mean ± std over seeds) and paired tests per set.
 
-Pairing. Two entries are compared on every evaluation set both stored predictions for
-(same protocol, episode and set key), video by video, matched by video id; ids present in
-only one run are dropped and counted. Runs are paired by seed: seed s of A with seed s of B.
-An entry with a single run (a method that does not train, or one seed only) is paired with
+Pairing. Two entries of the same learner are compared (entries of different learners only
+with ``across_learners``) on every evaluation set both stored predictions for (same
+protocol, episode and set key), video by video, matched by video id; ids present in only
+one run are dropped and counted. Runs are paired by seed: seed s of A with seed s of B. An
+entry with a single run (a method that does not train, or one seed only) is paired with
 every run of the other entry. Each matched pair of runs gives one row — McNemar's test and
 a paired bootstrap interval of the top-k accuracy difference B - A — so no test mixes seeds.
+Copies of one run were merged when the runs were loaded, so a run is never paired with
+itself and never counted twice.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from biasbench.errors import BiasbenchError
-from biasbench.reports.families import family_of, ordered_metrics
 from biasbench.reports.records import Run, RunSet, aggregate
 from biasbench.reports.stats import (
     BootstrapResult,
@@ -64,8 +66,7 @@ def summary_table(runset: RunSet, protocol: str) -> Table:
     entries = runset.entries(protocol)
     runs = runset.for_protocol(protocol)
     names = {m.name: m.higher_is_better for r in runs for m in r.metrics}
-    family = family_of(protocol, names)
-    metrics = ordered_metrics(family, names)
+    metrics = runset.report(protocol).ordered(names)
     columns = ["method", *(m if names[m] else f"{m} ↓" for m in metrics), "runs"]
     title = f"{protocol}: mean ± std over runs"
     if is_embedded(runs):
@@ -82,6 +83,7 @@ def summary_table(runset: RunSet, protocol: str) -> Table:
     table.notes.append(
         "std over runs (seeds); a single run shows its own spread over splits/seeds if any"
     )
+    table.notes += runset.variant_notes(protocol) + runset.copy_notes([protocol])
     if note := runset.skipped_note():
         table.notes.append(note)
     return table
@@ -121,6 +123,31 @@ def match_runs(runs_a: list[Run], runs_b: list[Run]) -> list[tuple[Run, Run]]:
     return [(a, by_seed[a.seed]) for a in runs_a if a.seed in by_seed]
 
 
+def entry_pairs(
+    entries: dict[str, list[Run]], across_learners: bool = False
+) -> list[tuple[str, str]]:
+    """Pairs of entry labels to compare: those of one learner, or every pair if asked."""
+    return [
+        (a, b)
+        for a, b in combinations(entries, 2)
+        if across_learners or entries[a][0].learner == entries[b][0].learner
+    ]
+
+
+def learner_note(entries: dict[str, list[Run]], across_learners: bool) -> str:
+    """Says which entries were not paired because their learners differ (empty if none)."""
+    learners: dict[str, list[str]] = {}
+    for label, runs in entries.items():
+        learners.setdefault(runs[0].learner, []).append(label)
+    if across_learners or len(learners) < 2:
+        return ""
+    groups = "; ".join(f"{lr or '-'}: {', '.join(ls)}" for lr, ls in sorted(learners.items()))
+    return (
+        f"entries are paired within one learner only ({groups}); "
+        "--across-learners pairs entries of different learners"
+    )
+
+
 def compare_pairs(
     runset: RunSet,
     protocol: str,
@@ -129,8 +156,10 @@ def compare_pairs(
     level: float = 0.95,
     seed: int = 0,
     notes: list[str] | None = None,
+    across_learners: bool = False,
 ) -> list[PairedComparison]:
-    """Every pair of entries of ``protocol`` on every evaluation set they share.
+    """Every pair of entries of ``protocol`` (of one learner unless ``across_learners``) on
+    every evaluation set they share.
 
     Pairs that cannot be paired (different vocabularies or labels) are left out and said
     in ``notes`` when given.
@@ -145,8 +174,8 @@ def compare_pairs(
         return cache[ck]
 
     out = []
-    for (la, ra), (lb, rb) in combinations(entries.items(), 2):
-        for run_a, run_b in match_runs(ra, rb):
+    for la, lb in entry_pairs(entries, across_learners):
+        for run_a, run_b in match_runs(entries[la], entries[lb]):
             for episode, key in sorted(set(run_a.set_keys()) & set(run_b.set_keys())):
                 sa, sb = load(run_a, episode, key), load(run_b, episode, key)
                 try:
@@ -243,17 +272,27 @@ def pairs_table(
 
 
 def compare_report(
-    runset: RunSet, k: int = 1, n_boot: int = 10_000, level: float = 0.95, seed: int = 0
+    runset: RunSet,
+    k: int = 1,
+    n_boot: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+    across_learners: bool = False,
 ) -> dict[str, Any]:
     """Everything ``compare`` shows, per protocol: the summary table, pairs and their table."""
     out: dict[str, Any] = {}
     for protocol in runset.protocols:
         runs = runset.for_protocol(protocol)
         notes: list[str] = []
-        pairs = compare_pairs(runset, protocol, k, n_boot, level, seed, notes)
-        table = pairs_table(pairs, protocol, is_embedded(runs), notes) if pairs or notes else None
+        pairs = compare_pairs(runset, protocol, k, n_boot, level, seed, notes, across_learners)
+        if note := learner_note(runset.entries(protocol), across_learners):
+            notes.append(note)
+        summary = summary_table(runset, protocol)
+        table = pairs_table(pairs, protocol, is_embedded(runs), notes) if pairs else None
+        if not pairs:  # no pair to show: say why under the summary
+            summary.notes += notes
         out[protocol] = {
-            "summary": summary_table(runset, protocol),
+            "summary": summary,
             "pairs": pairs,
             "notes": notes,
             "pairs_table": table,
@@ -263,7 +302,7 @@ def compare_report(
 
 def to_json(runset: RunSet, report: dict[str, Any]) -> dict[str, Any]:
     """A JSON-ready document: per protocol its entries (with runs and metrics) and pairs."""
-    doc: dict[str, Any] = {"protocols": {}, "skipped": []}
+    doc: dict[str, Any] = {"protocols": {}, "skipped": [], "copies": []}
     for protocol, part in report.items():
         entries = []
         for label, runs in runset.entries(protocol).items():
@@ -279,8 +318,10 @@ def to_json(runset: RunSet, report: dict[str, Any]) -> dict[str, Any]:
                     "method": runs[0].method,
                     "learner": runs[0].learner,
                     "embedded_world": is_embedded(runs),
+                    "variant": runs[0].variant,
                     "seeds": [r.seed for r in runs],
                     "runs": [r.run_id for r in runs],
+                    "records": [r.where for r in runs],
                     "metrics": metrics,
                 }
             )
@@ -290,6 +331,11 @@ def to_json(runset: RunSet, report: dict[str, Any]) -> dict[str, Any]:
             "notes": part["notes"],
         }
     doc["skipped"] = [{"path": str(p), "reason": why} for p, why in runset.skipped]
+    doc["copies"] = [
+        {"run_id": r.run_id, "paths": [str(p) for p in r.copies], "metrics_differ": r.copies_differ}
+        for r in runset.runs
+        if r.copies
+    ]
     return _clean(doc)
 
 

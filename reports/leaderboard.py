@@ -2,10 +2,11 @@
 
 A tab per protocol, grouped into real benchmarks and — visibly apart, dashed and labelled —
 the embedded synthetic world; a summary tab per group holds the paper-layout tables. Every
-table row links to the provenance of the runs behind it (run id, commit, config hash, date,
-seed, device). Columns sort on click. Every string that comes from a run record is
-HTML-escaped, element ids are generated from indices (never from record strings), and a
-Content-Security-Policy allows no network access and only the page's own script (by hash).
+table row links to the provenance of the runs behind it (record, run id, variant, commit,
+date, seed, device; copies of one run are listed once, with their count). Columns sort on
+click. Every string that comes from a run record is HTML-escaped, element ids are generated
+from indices (never from record strings), and a Content-Security-Policy allows no network
+access and only the page's own script (by hash).
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def leaderboard_html(
     )
     if note := runset.skipped_note():
         meta += f" {note[0].upper()}{note[1:]}: they appear in no table."
+    for note in runset.copy_notes():
+        meta += f" {note}."
     values = {
         "script_hash": "sha256-" + base64.b64encode(digest).decode("ascii"),
         "version": e(__version__),
@@ -208,7 +211,7 @@ def _protocol_panel(
 
 def _by_label(runs: list[Run]) -> dict[str, list[Run]]:
     out: dict[str, list[Run]] = {}
-    for r in sorted(runs, key=lambda r: (r.label, r.protocol, r.seed, r.run_id)):
+    for r in sorted(runs, key=lambda r: (r.label, r.protocol, r.seed, r.where)):
         out.setdefault(r.label, []).append(r)
     return out
 
@@ -217,10 +220,11 @@ def _provenance_table(groups: dict[str, list[Run]], anchors: dict[str, str]) -> 
     head = [
         "entry",
         "protocol",
+        "record",
         "run id",
         "seed",
         "commit",
-        "config hash",
+        "variant",
         "date",
         "device",
         "biasbench",
@@ -232,13 +236,15 @@ def _provenance_table(groups: dict[str, list[Run]], anchors: dict[str, str]) -> 
         anchor = anchors[label]
         for j, r in enumerate(runs):
             p = r.provenance
+            copies = f" (+{len(r.copies) - 1} copies, counted once)" if r.copies else ""
             cells = [
                 label,
                 r.protocol,
-                r.run_id,
+                r.where + copies,
+                r.run_id[:12],
                 str(r.seed),
                 str(p.get("git_commit") or "unknown"),
-                r.config_hash,
+                r.variant[:12],
                 str(p.get("started") or ""),
                 str(p.get("device") or ""),
                 str(p.get("biasbench_version") or ""),

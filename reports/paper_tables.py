@@ -1,13 +1,18 @@
 """Tables in the Open-MeDe paper's layouts, built from run records (and a cost benchmark).
 
-- Table 1, base-to-novel: Base / Novel / HM per dataset (``b2n-*``).
-- Table 2, cross-dataset: top-1 mean ± std per dataset (``xd-*``).
-- Table 3, out-of-context: DS / DS-SCUBA / DS-HAT / HM, top-1 and top-5 (``<ds>-scuba``,
-  ``<ds>-hat``); one table per dataset (HMDB gives supplementary Table 1's shape).
+- Table 1, base-to-novel: Base / Novel / HM per dataset (family ``b2n``).
+- Table 2, cross-dataset: top-1 mean ± std per dataset (family ``xd``).
+- Table 3, out-of-context: DS / DS-SCUBA / DS-HAT / HM, top-1 and top-5 (families ``ooc``
+  and ``hat`` of one dataset); one table per dataset (HMDB gives supplementary Table 1's
+  shape).
 - Table 4, model-agnostic: each learner trained by ``plain`` and by ``openmede``, the
-  protocol's headline metric for both and the gain (learners with both runs only).
-- Table 5, in-context vs out-of-context: IC / OC / HM per protocol (closed-set K400 first).
+  protocol's headline metric for both and the gain (learners with both runs only; never a
+  pair of two learners).
+- Table 5, in-context vs out-of-context: IC / OC / HM per protocol (closed-set first).
 - Supplementary Table 9, training cost: from the training-cost benchmark's JSON.
+
+A protocol's family and dataset come from its records' declared ``report``
+(:mod:`biasbench.reports.families`), never from its name.
 
 Every HM is recomputed here with :func:`biasbench.metrics.harmonic_mean` from the values the
 table shows (never copied from a run's own ``hm`` metric), so a table is self-consistent.
@@ -25,16 +30,7 @@ from typing import Any
 
 from biasbench import metrics as M
 from biasbench.errors import BiasbenchError
-from biasbench.reports.families import (
-    B2N,
-    CLOSED,
-    HAT,
-    OOC,
-    XD,
-    dataset_of,
-    dataset_rank,
-    family_of,
-)
+from biasbench.reports.families import B2N, CLOSED, HAT, OOC, XD, dataset_rank
 from biasbench.reports.records import Run, RunSet, aggregate
 from biasbench.reports.table import EMBEDDED_LABEL, Stat, Table
 
@@ -71,11 +67,13 @@ def paper_tables(runset: RunSet, costs: list[dict[str, Any]] | None = None) -> d
             ),
             "table5-ic-oc": ic_oc_table(runset, groups[CLOSED] + groups[OOC]),
         }
+        shown = [p for ps in groups.values() for p in ps]
         for name, table in built.items():
             if table is not None:
-                out[prefix + name] = _finish(table, runset, embedded)
+                out[prefix + name] = _finish(table, runset, embedded, shown)
         for ds, table in out_of_context_tables(runset, groups[OOC], groups[HAT]).items():
-            out[f"{prefix}table3-out-of-context-{ds.lower()}"] = _finish(table, runset, embedded)
+            key = f"{prefix}table3-out-of-context-{ds.lower()}"
+            out[key] = _finish(table, runset, embedded, shown)
     if costs:
         out[COST_TABLE] = training_cost_table(costs)
     return out
@@ -87,16 +85,20 @@ def _protocols_by_family(runset: RunSet, embedded: bool) -> dict[str, list[str]]
         runs = runset.for_protocol(p)
         if any(r.embedded for r in runs) != embedded:
             continue
-        fam = family_of(p, {m.name for r in runs for m in r.metrics})
-        groups.setdefault(fam, []).append(p)
+        groups.setdefault(runset.report(p).family, []).append(p)
     for fam in groups:
-        groups[fam].sort(key=lambda p: dataset_rank(dataset_of(p)))
+        groups[fam].sort(key=lambda p: dataset_rank(_dataset(runset, p)))
     return groups
 
 
-def _finish(table: Table, runset: RunSet, embedded: bool) -> Table:
+def _dataset(runset: RunSet, protocol: str) -> str:
+    return runset.report(protocol).dataset
+
+
+def _finish(table: Table, runset: RunSet, embedded: bool, protocols: list[str]) -> Table:
     if embedded:
         table.title += f" — {EMBEDDED_LABEL}"
+    table.notes += runset.copy_notes(protocols)
     if note := runset.skipped_note():
         table.notes.append(note)
     return table
@@ -122,7 +124,7 @@ def base_to_novel_table(runset: RunSet, protocols: list[str]) -> Table | None:
     columns, groups = ["Method"], [("", 1)]
     for p in protocols:
         columns += ["Base", "Novel", "HM"]
-        groups.append((dataset_of(p), 3))
+        groups.append((_dataset(runset, p), 3))
     t = Table(columns, groups=groups, title="Base-to-novel generalization (top-1 %)")
     for label in _labels(runset, protocols):
         row: list[Any] = [label]
@@ -142,7 +144,7 @@ def cross_dataset_table(runset: RunSet, protocols: list[str]) -> Table | None:
     """Table 2: top-1 mean ± std per target dataset."""
     if not protocols:
         return None
-    t = Table(["Method", *(dataset_of(p) for p in protocols)])
+    t = Table(["Method", *(_dataset(runset, p) for p in protocols)])
     t.title = "Cross-dataset generalization (top-1 %, mean ± std)"
     for label in _labels(runset, protocols):
         row: list[Any] = [label]
@@ -158,17 +160,16 @@ def cross_dataset_table(runset: RunSet, protocols: list[str]) -> Table | None:
 
 def hat_accuracy(runs: list[Run], k: int = 1) -> float:
     """UCF-HAT accuracy of an entry: the protocol's pooled metric if it reports one, else the
-    video-weighted top-k over all its evaluation sets (Close and Far together) from sets.json;
-    the mean over runs."""
+    video-weighted top-k over all its evaluation sets (Close and Far together) from the
+    record's per-set summaries; the mean over runs."""
     values = []
     for r in runs:
         own = next((m for n in HAT_COMBINED if (m := r.metric(n.format(k=k)))), None)
         if own is not None:
             values.append(own.value)
             continue
-        scored = [
-            (s[f"top{k}"], s["videos_scored"]) for s in r.sets.values() if s.get("videos_scored")
-        ]
+        summaries = [r.set_summary(*key) for key in r.set_keys()]
+        scored = [(s[f"top{k}"], s["videos_scored"]) for s in summaries if s.get("videos_scored")]
         total = sum(n for _, n in scored)
         if total:
             values.append(sum(v * n for v, n in scored) / total)
@@ -179,10 +180,10 @@ def out_of_context_tables(
     runset: RunSet, ooc_protocols: list[str], hat_protocols: list[str]
 ) -> dict[str, Table]:
     """Table 3 per dataset: DS (in context), DS-SCUBA ★, DS-HAT ★ (if run), HM; top-1/top-5."""
-    hat_by_ds = {dataset_of(p): p for p in hat_protocols}
+    hat_by_ds = {_dataset(runset, p): p for p in hat_protocols}
     out = {}
     for p in ooc_protocols:
-        ds = dataset_of(p)
+        ds = _dataset(runset, p)
         hat = hat_by_ds.get(ds)
         parts = [ds, f"{ds}-SCUBA ★"] + ([f"{ds}-HAT ★"] if hat else [])
         columns, groups = ["Method"], [("", 1)]
@@ -222,11 +223,11 @@ _HEADLINE = {
 }
 
 
-def headline_value(runs: list[Run], protocol: str) -> float:
-    """The one number Table 4 shows for an entry on a protocol: closed-set top-1, the
-    base-to-novel HM (recomputed from the mean Base and Novel), cross-dataset top-1 or
-    out-of-context top-1; means over the runs (seeds)."""
-    names = _HEADLINE[family_of(protocol, {m.name for r in runs for m in r.metrics})][1]
+def headline_value(runs: list[Run], family: str) -> float:
+    """The one number Table 4 shows for an entry on a protocol of ``family``: closed-set
+    top-1, the base-to-novel HM (recomputed from the mean Base and Novel), cross-dataset
+    top-1 or out-of-context top-1; means over the runs (seeds)."""
+    names = _HEADLINE[family][1]
     values = [aggregate(runs, n)[0] if runs else NAN for n in names]
     return _hm(*values) if len(values) > 1 else values[0]
 
@@ -234,32 +235,29 @@ def headline_value(runs: list[Run], protocol: str) -> float:
 def model_agnostic_table(runset: RunSet, protocols: list[str]) -> Table | None:
     """Table 4: per learner, ``plain`` vs ``+ Open-MeDe`` on each protocol and the gain.
 
-    Rows are learners with runs of both methods on at least one of ``protocols``; runs are
-    matched by method and learner (any seeds), whatever their entry labels.
+    Rows are learners with an entry of both methods on at least one of ``protocols``: the
+    two entries always share the learner. Where a method ran with several variants of one
+    learner on a protocol (different data or settings), the cell is left empty and a note
+    says why: which variant to set against which is not for a table to guess.
     """
-    by_pair: dict[tuple[str, str, str], list[Run]] = {}
-    for p in protocols:
-        for r in runset.for_protocol(p):
-            by_pair.setdefault((p, r.method, r.learner), []).append(r)
-    pairs = {(p, lr) for (p, m, lr) in by_pair if m == BASELINE_METHOD}
-    pairs &= {(p, lr) for (p, m, lr) in by_pair if m == HEADLINE_METHOD}
-    shown = [p for p in protocols if any(q == p for q, _ in pairs)]
-    learners = sorted({lr for _, lr in pairs})
+    found = _plain_and_ours(runset, protocols)
+    cells = {k: v for k, v in found.items() if isinstance(v, tuple)}
+    shown = [p for p in protocols if any(q == p for q, _ in cells)]
     if not shown:
         return None
     columns, groups = ["Learner"], [("", 1)]
     for p in shown:
-        label = _HEADLINE[family_of(p, {"top1"})][0]
+        family = runset.report(p).family
         columns += ["Plain", "+ Open-MeDe", "Gain"]
-        groups.append((f"{dataset_of(p)} ({label})", 3))
+        groups.append((f"{_dataset(runset, p)} ({_HEADLINE[family][0]})", 3))
     t = Table(columns, groups=groups, title="Model-agnostic gains of Open-MeDe (%)")
     seeds: set[int] = set()
-    for learner in learners:
+    for learner in sorted({lr for _, lr in cells}):
         row: list[Any] = [learner]
         for p in shown:
-            base_runs = by_pair.get((p, BASELINE_METHOD, learner), [])
-            ours_runs = by_pair.get((p, HEADLINE_METHOD, learner), [])
-            base, ours = headline_value(base_runs, p), headline_value(ours_runs, p)
+            base_runs, ours_runs = cells.get((p, learner), ([], []))
+            family = runset.report(p).family
+            base, ours = headline_value(base_runs, family), headline_value(ours_runs, family)
             seeds.update(len(x) for x in (base_runs, ours_runs) if x)
             gain = ours - base
             row += [base, ours, NAN if math.isnan(gain) else f"{gain:+.1f}"]  # signed
@@ -270,20 +268,52 @@ def model_agnostic_table(runset: RunSet, protocols: list[str]) -> Table | None:
         "openmede; Gain = + Open-MeDe - Plain; means over "
         + ("runs (" + ", ".join(str(n) for n in sorted(seeds)) + " per entry)")
     )
+    t.notes += [v for v in found.values() if isinstance(v, str)]
     return t
+
+
+def _plain_and_ours(
+    runset: RunSet, protocols: list[str]
+) -> dict[tuple[str, str], tuple[list[Run], list[Run]] | str]:
+    """Per (protocol, learner) with entries of both methods: their runs, or a note when a
+    method has several variants there."""
+    out: dict[tuple[str, str], tuple[list[Run], list[Run]] | str] = {}
+    for p in protocols:
+        by_learner: dict[str, dict[str, list[str]]] = {}
+        entries = runset.entries(p)
+        for label, runs in entries.items():
+            r = runs[0]
+            by_learner.setdefault(r.learner, {}).setdefault(r.method, []).append(label)
+        for learner, methods in by_learner.items():
+            base, ours = methods.get(BASELINE_METHOD, []), methods.get(HEADLINE_METHOD, [])
+            if not base or not ours:
+                continue
+            if len(base) == 1 and len(ours) == 1:
+                out[(p, learner)] = (entries[base[0]], entries[ours[0]])
+            else:
+                out[(p, learner)] = (
+                    f"{p}, {learner}: not shown, several variants ({', '.join(base + ours)}); "
+                    "compare them with biasbench compare"
+                )
+    return out
 
 
 def ic_oc_table(runset: RunSet, protocols: list[str]) -> Table | None:
     """Table 5: in-context (IC), out-of-context (OC) top-1 and their HM per protocol."""
     if not protocols:
         return None
-    ordered = sorted(protocols, key=lambda p: (family_of(p) != CLOSED, dataset_rank(dataset_of(p))))
+
+    def order(p: str) -> tuple[bool, tuple[int, str]]:
+        return (runset.report(p).family != CLOSED, dataset_rank(_dataset(runset, p)))
+
+    ordered = sorted(protocols, key=order)
     columns, groups = ["Method"], [("", 1)]
+    kinds = {CLOSED: " (closed-set)", OOC: " (zero-shot)"}
     for p in ordered:
-        kinds = {CLOSED: " (closed-set)", OOC: " (zero-shot)"}
-        kind = "" if p.startswith("synth") else kinds.get(family_of(p), "")
+        embedded = any(r.embedded for r in runset.for_protocol(p))
+        kind = "" if embedded else kinds.get(runset.report(p).family, "")
         columns += ["IC", "OC", "HM"]
-        groups.append((dataset_of(p) + kind, 3))
+        groups.append((_dataset(runset, p) + kind, 3))
     t = Table(columns, groups=groups, title="In-context vs out-of-context (top-1 %)")
     for label in _labels(runset, ordered):
         row: list[Any] = [label]

@@ -1,20 +1,27 @@
 """Load complete run records into typed objects and a pandas frame (reports read nothing else).
 
-A folder counts only if it holds the ``COMPLETE`` marker; incomplete folders and folders whose
-files cannot be parsed are listed in :attr:`RunSet.skipped` with the reason, never tabled.
+Records are read with :func:`biasbench.runrecord.read_record`, which knows both schema
+versions; nothing here parses a record's JSON files. A folder counts only if it is complete
+(its ``COMPLETE`` marker); incomplete folders and folders that cannot be read are listed in
+:attr:`RunSet.skipped` with the reason, never tabled.
 
-Rows are grouped into *entries*: one method x learner x settings variant on one protocol,
-usually several seeds. An entry's label is the method name, plus the learner when a method
-appears with several learners, plus a short settings hash when one method x learner ran
-with several settings variants on one protocol.
+Entries. Runs are grouped into *entries*: one protocol x method x learner x variant, where
+the variant is the record's ``variant_id`` (the hash of everything that affects a result,
+data roots and annotation hashes included, seed left out; for schema-1 records the reader
+hashes their run settings). An entry's label names its method and learner,
+``openmede (vclip)``, plus a short variant hash when one method x learner ran with several
+variants on one protocol (``openmede (vclip) [3f2a1c]``).
+
+Copies. Folders holding the same run (equal ``run_id``: the same identity, seed included)
+count once, in every mean, spread, run count and paired test; the first folder (by path)
+is kept and the others are listed in :meth:`RunSet.copy_notes`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,28 +30,48 @@ from typing import Any
 import pandas as pd
 
 from biasbench import metrics as M
+from biasbench.errors import BiasbenchError
+from biasbench.reports.families import ReportInfo, declared_report, report_info
 from biasbench.results import Metric, SetResult
-from biasbench.runrecord import MARKER, find_runs, load_set_file
+from biasbench.runrecord import MARKER, RunRecordData, find_runs, read_record
 
-# run-config fields that do not change results: left out of an entry's settings variant
-_NOT_VARIANT = ("seed", "out", "num_workers", "data_root", "device")
-# evaluation and method settings that only add outputs (per-epoch evaluations, logs,
-# checkpoints, stored embeddings) without changing a result
-_NOT_VARIANT_EVAL = ("batch_size", "store_embeddings")
-_NOT_VARIANT_METHOD = ("eval_every", "log_every", "checkpoint_every")
+INCOMPLETE = f"incomplete: no {MARKER} marker"
+# schema-1 run settings that never changed a result (not shown as a difference of variants)
+_V1_NOT_IDENTITY = ("seed", "out", "num_workers", "data_root", "device")
 
 
 @dataclass
 class Run:
-    """One complete run folder, parsed."""
+    """One complete run record, as reports see it."""
 
-    path: Path
-    config: dict[str, Any]
-    provenance: dict[str, Any]
-    metrics: list[Metric]
-    sets: dict[str, dict[str, Any]]
-    embedded: bool
+    record: RunRecordData
     label: str = ""  # the entry label, set by load_runs
+    copies: tuple[Path, ...] = ()  # every folder holding this run when several do (this first)
+    copies_differ: bool = False  # the copies report different metrics
+
+    @property
+    def path(self) -> Path:
+        return Path(self.record.path)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record.config
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.record.provenance
+
+    @property
+    def metrics(self) -> list[Metric]:
+        return self.record.metrics
+
+    @property
+    def sets(self) -> dict[str, Any]:
+        return self.record.sets
+
+    @property
+    def embedded(self) -> bool:
+        return bool(self.record.embedded)
 
     @property
     def run_cfg(self) -> dict[str, Any]:
@@ -67,40 +94,53 @@ class Run:
         return int(self.run_cfg.get("seed", self.provenance.get("seed", 0)))
 
     @property
-    def run_id(self) -> str:
-        """``<protocol>/<method>__<learner>/<folder>``: the record's path under the runs root."""
+    def where(self) -> str:
+        """``<protocol>/<method>__<learner>/<folder>``: the record's path under its root."""
         return "/".join(self.path.parts[-3:])
 
     @property
-    def config_hash(self) -> str:
-        """The hash in the folder name (``seed<N>-<hash>``), else a hash of config.json."""
-        head, sep, tail = self.path.name.partition("-")
-        if sep and head.startswith("seed") and tail:
-            return tail
-        return _short_hash(self.config)
+    def variant(self) -> str:
+        """The entry this run is a seed of: the record's ``variant_id`` (schema 1: hashed by
+        the reader from the run settings that change results)."""
+        return str(self.record.variant_id)
+
+    @property
+    def run_id(self) -> str:
+        """The run's identity, seed included (schema 1: the hash in its folder name)."""
+        return str(self.record.run_id)
 
     @cached_property
-    def variant(self) -> str:
-        """Hash of the settings that change results, seed excluded (groups seeds together)."""
-        cfg = {k: v for k, v in self.run_cfg.items() if k not in _NOT_VARIANT}
-        for key, ignored in (("eval", _NOT_VARIANT_EVAL), ("method_cfg", _NOT_VARIANT_METHOD)):
-            if isinstance(cfg.get(key), dict):
-                cfg[key] = {k: v for k, v in cfg[key].items() if k not in ignored}
-        return _short_hash(cfg)
+    def identity(self) -> dict[str, Any]:
+        """What the variant hashes, seed left out (schema 1: the run settings, less those that
+        never changed a result); used to say how two variants differ."""
+        if self.record.schema_version >= 2:
+            return {k: v for k, v in self.record.identity.items() if k != "seed"}
+        return {k: v for k, v in self.run_cfg.items() if k not in _V1_NOT_IDENTITY}
+
+    @cached_property
+    def report(self) -> ReportInfo | None:
+        """The protocol's declared report (family, dataset, metric order), None if none."""
+        return declared_report(self.record.report)
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
 
     def set_keys(self) -> list[tuple[str, str]]:
-        """``(episode, set)`` of every stored prediction file."""
-        root = self.path / "predictions"
-        return sorted((p.parent.name, p.stem) for p in root.glob("*/*.npz"))
+        """``(episode, set)`` of every stored prediction set."""
+        return sorted(self.record.set_keys())
 
     def load_set(self, episode: str, key: str) -> SetResult:
-        return load_set_file(self.path / "predictions" / episode / f"{key}.npz", key)
+        return self.record.load_set(episode, key)
+
+    def set_summary(self, episode: str, key: str) -> dict[str, Any]:
+        """The record's per-set summary (top1, top5, videos_scored, ...); empty if none."""
+        found = self.sets.get(f"{episode}/{key}")
+        if found is None:
+            found = (self.sets.get(episode) or {}).get(key)
+        return found if isinstance(found, dict) else {}
 
     def set_info(self, episode: str, key: str) -> dict[str, Any]:
-        """What config.json says about an evaluation set (context, videos, ...)."""
+        """What the config says about an evaluation set (context, videos, ...)."""
         ep = self.config.get("episodes", {}).get(episode) or {}
         return (ep.get("evals") or {}).get(key) or {}
 
@@ -112,10 +152,13 @@ class Run:
             frames.append(df.assign(episode=p.parent.name))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def metric_values(self) -> dict[str, float]:
+        return {m.name: m.value for m in self.metrics}
+
 
 @dataclass
 class RunSet:
-    """Complete runs, plus the folders left out and why."""
+    """Complete runs (copies merged), plus the folders left out and why."""
 
     runs: list[Run] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
@@ -130,15 +173,43 @@ class RunSet:
     def entries(self, protocol: str) -> dict[str, list[Run]]:
         """Entry label -> its runs (sorted by seed), for one protocol."""
         out: dict[str, list[Run]] = {}
-        for r in sorted(self.for_protocol(protocol), key=lambda r: (r.label, r.seed, r.run_id)):
+        for r in sorted(self.for_protocol(protocol), key=lambda r: (r.label, r.seed, r.where)):
             out.setdefault(r.label, []).append(r)
         return out
+
+    def report(self, protocol: str) -> ReportInfo:
+        """How a protocol is reported: declared by its records, else inferred from metrics."""
+        runs = self.for_protocol(protocol)
+        names = {m.name for r in runs for m in r.metrics}
+        return report_info((r.report for r in runs), protocol, names)
+
+    def copy_notes(self, protocols: Iterable[str] | None = None) -> list[str]:
+        """One line per run found in several folders (of ``protocols``, default all)."""
+        wanted = set(self.protocols if protocols is None else protocols)
+        return [copy_note(r) for r in self.runs if r.copies and r.protocol in wanted]
+
+    def variant_notes(self, protocol: str) -> list[str]:
+        """One line per method x learner that ran with several variants on ``protocol``,
+        naming the settings that differ (data roots, annotation hashes, hyper-parameters)."""
+        by_pair: dict[tuple[str, str], dict[str, Run]] = {}
+        for r in self.for_protocol(protocol):
+            by_pair.setdefault((r.method, r.learner), {}).setdefault(r.variant, r)
+        notes = []
+        for (method, learner), variants in sorted(by_pair.items()):
+            if len(variants) > 1:
+                keys = differing_keys([r.identity for r in variants.values()])
+                hashes = ", ".join(f"[{v[:6]}]" for v in sorted(variants))
+                notes.append(
+                    f"{entry_name(method, learner)}: {len(variants)} variants {hashes} "
+                    f"are separate entries; they differ in {', '.join(keys) or 'settings'}"
+                )
+        return notes
 
     def skipped_note(self) -> str:
         """One line saying how many folders were left out (empty when none)."""
         if not self.skipped:
             return ""
-        incomplete = sum(1 for _, why in self.skipped if why.startswith("incomplete"))
+        incomplete = sum(1 for _, why in self.skipped if why == INCOMPLETE)
         other = len(self.skipped) - incomplete
         parts = (
             [f"{incomplete} incomplete run(s) skipped (no {MARKER} marker)"] if incomplete else []
@@ -158,7 +229,8 @@ class RunSet:
                 "seed": r.seed,
                 "variant": r.variant,
                 "run_id": r.run_id,
-                "config_hash": r.config_hash,
+                "record": r.where,
+                "copies": max(1, len(r.copies)),
                 "embedded": r.embedded,
                 "commit": r.provenance.get("git_commit"),
                 "device": r.provenance.get("device"),
@@ -187,7 +259,8 @@ FRAME_COLUMNS = [
     "seed",
     "variant",
     "run_id",
-    "config_hash",
+    "record",
+    "copies",
     "embedded",
     "commit",
     "device",
@@ -201,83 +274,118 @@ FRAME_COLUMNS = [
 ]
 
 
+def entry_name(method: str, learner: str) -> str:
+    """``method (learner)``: every entry label names its learner."""
+    return f"{method} ({learner})" if learner else method
+
+
+def copy_note(run: Run) -> str:
+    """``3 copies of run <id> counted once: <paths>`` (+ whether their metrics differ)."""
+    paths = ", ".join(str(p) for p in run.copies)
+    note = f"{len(run.copies)} copies of run {run.run_id[:12]} counted once: {paths}"
+    if run.copies_differ:
+        note += f" (their metrics differ; {run.copies[0]} is used)"
+    return note
+
+
+def differing_keys(dicts: list[Mapping[str, Any]], limit: int = 4) -> list[str]:
+    """Dotted keys whose values differ between the flattened ``dicts`` (first ``limit``)."""
+    flat = [_flatten(d) for d in dicts]
+    keys = sorted({k for f in flat for k in f})
+    differ = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
+    return differ[:limit] + ([f"{len(differ) - limit} more"] if len(differ) > limit else [])
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "", depth: int = 2) -> dict[str, Any]:
+    """Nested dicts as ``a.b`` keys, ``depth`` levels deep (deeper keys are file paths and
+    the like, too long to name a difference by)."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v and depth > 1:
+            out.update(_flatten(v, key + ".", depth - 1))
+        else:
+            out[key] = v
+    return out
+
+
 def load_run(path: Path) -> Run:
-    """Parse one complete run folder; raises ValueError naming the file that is malformed."""
-    path = Path(path)
-
-    def read(name: str) -> Any:
-        f = path / name
-        try:
-            return json.loads(f.read_text())
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{f}: {e}") from None
-
-    config, metrics_doc = read("config.json"), read("metrics.json")
-    prov = read("provenance.json") if (path / "provenance.json").is_file() else {}
-    sets = read("sets.json") if (path / "sets.json").is_file() else {}
+    """One run folder; raises ValueError naming the folder when it cannot be read."""
     try:
-        metrics = [Metric(**m) for m in metrics_doc["metrics"]]
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path / 'metrics.json'}: not a metrics list ({e})") from None
-    embedded = bool(metrics_doc.get("embedded_world", config.get("embedded_world", False)))
-    return Run(path, config, prov, metrics, sets, embedded)
+        return Run(read_record(Path(path)))
+    except (OSError, ValueError, KeyError, TypeError, BiasbenchError) as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 def load_runs(paths: Iterable[Path | str], protocol: str | None = None) -> RunSet:
     """Complete runs found in ``paths`` (run folders or roots searched recursively).
 
     ``protocol`` keeps only runs of that protocol. Incomplete and unreadable folders land in
-    ``skipped``. Entry labels are assigned over the whole set (see module docstring).
+    ``skipped``; copies of one run are merged; entry labels are assigned over the whole set
+    (see module docstring).
     """
-    folders: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        found = [p] if (p / "config.json").is_file() else find_runs(p, complete_only=False)
-        folders += [f for f in found if f not in folders]
-    out = RunSet()
-    for folder in folders:
-        if protocol and _protocol_of(folder) != protocol:
-            continue
-        if not (folder / MARKER).is_file():
-            out.skipped.append((folder, f"incomplete: no {MARKER} marker"))
-            continue
+    out, runs = RunSet(), []
+    for folder in _run_folders(paths):
         try:
-            out.runs.append(load_run(folder))
+            run = load_run(folder)
         except ValueError as e:
-            out.skipped.append((folder, f"unreadable: {e}"))
+            if protocol is None or protocol in folder.parts:
+                out.skipped.append((folder, f"unreadable: {e}"))
+            continue
+        if protocol and run.protocol != protocol:
+            continue
+        if not run.record.complete:
+            out.skipped.append((folder, INCOMPLETE))
+            continue
+        runs.append(run)
+    out.runs = merge_copies(runs)
     _assign_labels(out.runs)
     return out
 
 
-def _protocol_of(folder: Path) -> str:
-    try:
-        return str(json.loads((folder / "config.json").read_text())["run"]["protocol"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return folder.parent.parent.name
+def _run_folders(paths: Iterable[Path | str]) -> list[Path]:
+    folders: list[Path] = []
+    for p in map(Path, paths):
+        found = [p] if (p / "config.json").is_file() else find_runs(p, complete_only=False)
+        folders += [f for f in found if f not in folders]
+    return folders
+
+
+def merge_copies(runs: list[Run]) -> list[Run]:
+    """One run per ``run_id``: the first folder by path, with every folder in ``copies``."""
+    groups: dict[str, list[Run]] = {}
+    for r in sorted(runs, key=lambda r: str(r.path)):
+        groups.setdefault(r.run_id, []).append(r)
+    kept = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) > 1:
+            first.copies = tuple(r.path for r in group)
+            first.copies_differ = any(_differ(first, r) for r in group[1:])
+        kept.append(first)
+    return kept
+
+
+def _differ(a: Run, b: Run) -> bool:
+    va, vb = a.metric_values(), b.metric_values()
+    return va.keys() != vb.keys() or any(
+        not (va[k] == vb[k] or (math.isnan(va[k]) and math.isnan(vb[k]))) for k in va
+    )
 
 
 def _assign_labels(runs: list[Run]) -> None:
-    learners: dict[str, set[str]] = {}
     variants: dict[tuple[str, str, str], set[str]] = {}
     for r in runs:
-        learners.setdefault(r.method, set()).add(r.learner)
         variants.setdefault((r.protocol, r.method, r.learner), set()).add(r.variant)
     for r in runs:
-        label = r.method
-        if len(learners[r.method]) > 1:
-            label += f" ({r.learner})"
+        label = entry_name(r.method, r.learner)
         if len(variants[(r.protocol, r.method, r.learner)]) > 1:
             label += f" [{r.variant[:6]}]"
         r.label = label
 
 
-def _short_hash(obj: Any) -> str:
-    blob = json.dumps(obj, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:10]
-
-
 def aggregate(runs: list[Run], metric: str) -> tuple[float, float | None, int]:
-    """Mean, spread and run count of one metric over an entry's runs.
+    """Mean, spread and run count of one metric over an entry's runs (copies merged).
 
     The spread is the standard deviation over runs (ddof=1) when there are several; for a
     single run it is the metric's own ``std`` (over splits or seeds inside the run), if any.

@@ -7,10 +7,13 @@ Output layout::
     <out>/leaderboard.html               self-contained page (tables, figures, provenance)
 
 Figures per protocol: the class-wise gain of one entry over another on the out-of-context
-set (default pair: the two entries with the best top-1 on that set; ``pairs`` overrides),
-the per-epoch evaluation curves of runs that logged them, and the t-SNE of the same pair
-when both stored embeddings. File names are sanitised: nothing from a run record can
-choose where a file is written.
+set, the per-epoch evaluation curves of runs that logged them, and the t-SNE of the same
+pair when both stored embeddings. A pair is two entries of one learner (never, say,
+``openmede (vclip)`` against ``plain (st-adapter)``) unless ``across_learners`` is set: by
+default, per learner with two entries or more, its two best on that set; ``pairs`` names
+them instead (entry labels, or method names, which pair within each learner). File names
+are sanitised: nothing from a run record can choose where a file is written, and CSV cells
+are neutralised against formula injection.
 """
 
 from __future__ import annotations
@@ -28,15 +31,18 @@ from biasbench.reports.paper_tables import find_cost_files, load_costs, paper_ta
 from biasbench.reports.records import Run, RunSet, load_runs
 from biasbench.reports.table import Table
 from biasbench.reports.tsne import context_sets, tsne_figure
+from biasbench.runrecord import csv_safe
 
 TABLE_FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv"}
 
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """What to draw: explicit ``(A, B)`` entry pairs, t-SNE on/off and its sample size."""
+    """What to draw: explicit ``(A, B)`` pairs (entry labels or method names), whether a pair
+    may join two learners, t-SNE on/off and its sample size."""
 
     pairs: tuple[tuple[str, str], ...] = ()
+    across_learners: bool = False
     tsne: bool = True
     tsne_points: int = 500
     tsne_classes: int = 10
@@ -86,6 +92,7 @@ def write_report(runs_dir: Path, out: Path, options: ReportOptions | None = None
         page = leaderboard_html(runset, per_protocol, paper, figures, source=str(runs_dir))
         (out / "leaderboard.html").write_text(page, encoding="utf-8")
         result.files.append(out / "leaderboard.html")
+    result.notes += runset.copy_notes()
     if runset.skipped:
         result.notes.append(runset.skipped_note())
     return result
@@ -108,7 +115,7 @@ def _figures(
     stem = folder / safe_name(protocol)
     refs: list[FigureRef] = []
     colours = plots.palette(list(entries))
-    for a, b in _pairs(entries, options):
+    for a, b in _pairs(entries, options, protocol, result):
         refs += _gain(entries, a, b, protocol, stem, result)
         if options.tsne:
             refs += _tsne(entries, a, b, protocol, stem, options, result)
@@ -120,22 +127,60 @@ def _figures(
     return refs
 
 
-def _pairs(entries: dict[str, list[Run]], options: ReportOptions) -> list[tuple[str, str]]:
-    if options.pairs:
-        return [(a, b) for a, b in options.pairs if a in entries and b in entries]
-    if len(entries) < 2:
-        return []
-    target = _target_set(next(iter(entries.values()))[0])
-    if target is None:
-        return []
+def _pairs(
+    entries: dict[str, list[Run]], options: ReportOptions, protocol: str, result: ReportResult
+) -> list[tuple[str, str]]:
+    """The ``(A, B)`` entry pairs to draw B over A for (see module docstring)."""
+    if not options.pairs:
+        return default_pairs(entries, options.across_learners)
+    out = []
+    for a, b in options.pairs:
+        found = [(x, y) for x in _named(entries, a) for y in _named(entries, b) if x != y]
+        kept = [(x, y) for x, y in found if options.across_learners or _same_learner(entries, x, y)]
+        if found and not kept:
+            x, y = found[0]
+            result.notes.append(
+                f"{protocol}: pair {a},{b} not drawn: {x} and {y} are different learners "
+                "(--across-learners draws them)"
+            )
+        out += [pair for pair in kept if pair not in out]
+    return out
 
-    def score(label: str) -> float:
-        vals = [r.sets.get(f"{target[0]}/{target[1]}", {}).get("top1") for r in entries[label]]
-        vals = [v for v in vals if isinstance(v, int | float)]
-        return sum(vals) / len(vals) if vals else float("-inf")
 
-    ranked = sorted(entries, key=lambda label: (-score(label), label))
-    return [(ranked[1], ranked[0])]
+def default_pairs(
+    entries: dict[str, list[Run]], across_learners: bool = False
+) -> list[tuple[str, str]]:
+    """Per learner with two entries or more (or over all entries, ``across_learners``): the
+    two with the best top-1 on the set a gain is drawn on, as (second, best)."""
+    groups: dict[str, list[str]] = {}
+    for label, runs in entries.items():
+        groups.setdefault("" if across_learners else runs[0].learner, []).append(label)
+    out = []
+    for _, labels in sorted(groups.items()):
+        target = _target_set(entries[labels[0]][0])
+        if len(labels) < 2 or target is None:
+            continue
+        ranked = sorted(labels, key=lambda label: (-_score(entries[label], target), label))
+        out.append((ranked[1], ranked[0]))
+    return out
+
+
+def _score(runs: list[Run], target: tuple[str, str]) -> float:
+    vals = [r.set_summary(*target).get("top1") for r in runs]
+    vals = [v for v in vals if isinstance(v, int | float)]
+    return sum(vals) / len(vals) if vals else float("-inf")
+
+
+def _named(entries: dict[str, list[Run]], name: str) -> list[str]:
+    """Entries a ``--pair`` name means: the entry of that label, else every entry of that
+    method."""
+    if name in entries:
+        return [name]
+    return [label for label, runs in entries.items() if runs[0].method == name]
+
+
+def _same_learner(entries: dict[str, list[Run]], a: str, b: str) -> bool:
+    return entries[a][0].learner == entries[b][0].learner
 
 
 def _target_set(run: Run) -> tuple[str, str] | None:
@@ -157,9 +202,7 @@ def _gain(
     episode, key = target
     have = [r for r in entries[a] + entries[b] if target not in r.set_keys()]
     if have:
-        result.notes.append(
-            f"{protocol}: class-wise gain skipped, {have[0].run_id} lacks set {key}"
-        )
+        result.notes.append(f"{protocol}: class-wise gain skipped, {have[0].where} lacks set {key}")
         return []
     sets_a = [r.load_set(episode, key) for r in entries[a]]
     sets_b = [r.load_set(episode, key) for r in entries[b]]
@@ -172,7 +215,7 @@ def _gain(
     fig = plots.classwise_gain_figure(data, a, b, name)
     out = stem.with_name(f"{stem.name}-gain-{safe_name(b)}-vs-{safe_name(a)}")
     result.files += plots.save_figure(fig, out)
-    data.to_csv(out.with_suffix(".csv"), index=False)
+    data.map(csv_safe).to_csv(out.with_suffix(".csv"), index=False)
     result.files.append(out.with_suffix(".csv"))
     caption = f"{protocol}: per-class top-1 gain of {b} over {a} on set {key}, sorted"
     return [FigureRef(caption, _png(fig))]
@@ -188,7 +231,7 @@ def _tsne(entries, a, b, protocol, stem, options: ReportOptions, result) -> list
         pair = tuple(run.load_set(*k) for k in ctx)
         if any(s.embeddings is None for s in pair):
             result.notes.append(
-                f"{protocol}: t-SNE skipped, {run.run_id} stored no embeddings "
+                f"{protocol}: t-SNE skipped, {run.where} stored no embeddings "
                 "(run with --set eval.store_embeddings=true)"
             )
             return []

@@ -15,7 +15,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from biasbench.runrecord import csv_safe
+
 EMBEDDED_LABEL = "embedded synthetic world — not a result on a real benchmark"
+
 
 BEST, SECOND = "best", "second"
 _TEXT_MARK = {BEST: "*", SECOND: "+", "": ""}
@@ -217,10 +220,14 @@ class Table:
         return "\n".join(out)
 
     def to_csv(self) -> str:
+        """Values only; text cells (and headers) neutralised with :func:`csv_safe`."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(self.flat_columns())
-        w.writerows(self.cells(nan=""))
+        w.writerow([csv_safe(c) for c in self.flat_columns()])
+        for raw, row in zip(self.rows, self.cells(nan=""), strict=True):
+            w.writerow(
+                [csv_safe(c) if numeric(v) is None else c for v, c in zip(raw, row, strict=True)]
+            )
         return buf.getvalue()
 
     def to_html(self, table_id: str = "", css_class: str = "") -> str:

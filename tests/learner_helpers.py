@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from biasbench.baselines.clip import ClipLearner, ClipSettings
+from biasbench.baselines.learners.clip import ClipLearner, ClipSettings
 from biasbench.config import settings_from
 from biasbench.models.backbone import BackboneSpec
 from biasbench.plugins import LEARNERS

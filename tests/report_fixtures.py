@@ -1,8 +1,11 @@
 """Fixture run records for the report tests, written with the real run-record writer.
 
-Predictions follow fixed arithmetic patterns (no random numbers), so the tables built from
-them are pinned by a golden file; a few metrics are hand-made numbers (base-to-novel,
-cross-dataset) and one stored HM is deliberately wrong, to show that tables recompute it.
+Records are schema 2 (run id, variant id, identity, the protocol's report declaration);
+:func:`write_v1_run` writes the schema-1 layout by hand, for the tests that old records
+still load. Predictions follow fixed arithmetic patterns (no random numbers), so the tables
+built from them are pinned by a golden file; a few metrics are hand-made numbers
+(base-to-novel, cross-dataset) and one stored HM is deliberately wrong, to show that tables
+recompute it.
 """
 
 from __future__ import annotations
@@ -19,8 +22,16 @@ import numpy as np
 
 from biasbench.config import RunConfig
 from biasbench.protocols.ooc import ooc_metrics
+from biasbench.reports.families import METRIC_ORDER
 from biasbench.results import Metric, SetResult
-from biasbench.runrecord import RunRecord, atomic_write_bytes, atomic_write_json
+from biasbench.runrecord import (
+    MARKER,
+    SCHEMA_VERSION,
+    RunRecord,
+    atomic_write_bytes,
+    atomic_write_json,
+    short_hash,
+)
 
 if TYPE_CHECKING:
     from biasbench.reports.report import ReportResult
@@ -36,6 +47,26 @@ CLASSES = [
     "biking",
 ]
 MALICIOUS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> $1 {{title}}'
+DATA_ROOT = "/data/biasbench"
+
+# what each fixture protocol declares (biasbench.protocol.ReportSpec): family, dataset
+REPORTS = {
+    "ucf-scuba": ("ooc", "UCF"),
+    "ucf-hat": ("hat", "UCF"),
+    "k400-scuba": ("closed", "K400"),
+    "b2n-ucf": ("b2n", "UCF"),
+    "b2n-hmdb": ("b2n", "HMDB"),
+    "xd-ucf": ("xd", "UCF"),
+    "xd-hmdb": ("xd", "HMDB"),
+    "synth-scuba": ("ooc", "World"),
+    "synth-xd": ("xd", "World"),
+}
+
+
+def report_of(protocol: str) -> dict[str, object]:
+    """The report dict a fixture protocol's records carry (``other`` for unknown names)."""
+    family, dataset = REPORTS.get(protocol, ("other", protocol))
+    return {"family": family, "dataset": dataset, "metric_order": METRIC_ORDER.get(family, [])}
 
 
 def make_set(
@@ -80,30 +111,105 @@ def write_run(
     device: str = "cpu (2 cores)",
     folder_method: str | None = None,
     epochs: list[tuple[int, str, float]] | None = None,
+    data_root: str = DATA_ROOT,
+    report: dict[str, object] | None = None,
 ) -> Path:
-    """One run record; ``sets`` are keyed by set name (episode ``main``); metrics default to
-    the out-of-context protocol's own (``ooc_metrics``)."""
+    """One schema-2 run record; ``sets`` are keyed by set name (episode ``main``); metrics
+    default to the out-of-context protocol's own (``ooc_metrics``). The identity holds the
+    names, the seed and the data root (its annotation files hashed as the root's name), so
+    a different ``data_root`` makes a different variant."""
     cfg = RunConfig(method=method, protocol=protocol, learner=learner, seed=seed, out=str(root))
-    contexts = contexts or {"ic": "in", "oc": "out", "scufo": "out"}
-    config = {
-        "run": cfg.to_dict(),
-        "embedded_world": embedded,
-        "templates": ["a video of {}."],
-        "episodes": {
-            "main": {
-                "train": None,
-                "evals": {
-                    k: {
-                        "videos": s.n,
-                        "context": contexts.get(k, "in"),
-                        "repeat_one_frame": k == "scufo",
-                    }
-                    for k, s in sets.items()
-                },
-            }
+    identity = {
+        "protocol": protocol,
+        "method": method,
+        "learner": learner,
+        "seed": seed,
+        "data": {
+            "roots": {"ucf": data_root},
+            "annotations": {f"{data_root}/ucf/testlist01.txt": short_hash(data_root, 64)},
         },
     }
-    prov = {
+    report = report_of(protocol) if report is None else report
+    config = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": short_hash(identity, 12),
+        "variant_id": short_hash({k: v for k, v in identity.items() if k != "seed"}, 12),
+        "identity": identity,
+        "run": cfg.to_dict(),
+        "embedded_world": embedded,
+        "report": report,
+        "templates": ["a video of {}."],
+        "episodes": {"main": {"train": None, "evals": _evals(sets, contexts)}},
+    }
+    path = (
+        root / protocol / f"{folder_method or method}__{learner}" / f"seed{seed}-{config['run_id']}"
+    )
+    rec = RunRecord.open(path, config, _provenance(seed, device))
+    try:
+        for key, s in sets.items():
+            rec.save_set(
+                "main", s, {"context": config["episodes"]["main"]["evals"][key]["context"]}
+            )
+        _write_epochs(path, epochs)
+        if complete:
+            metrics = ooc_metrics(sets) if metrics is None else metrics
+            summaries = {f"main/{k}": {**s.summary(), "unreadable": []} for k, s in sets.items()}
+            rec.complete(metrics, summaries, {"embedded_world": embedded, "report": report})
+    finally:
+        rec.close()
+    return path
+
+
+def write_v1_run(
+    root: Path,
+    protocol: str,
+    method: str,
+    learner: str,
+    seed: int,
+    sets: dict[str, SetResult],
+    metrics: list[Metric] | None = None,
+    **run: object,
+) -> Path:
+    """A schema-1 record, by hand: no schema version, run id, identity or report; sets as
+    ``predictions/main/<set>.npz``; the folder named ``seed<N>-<config hash>``. ``run``
+    overrides run settings (``data_root``, ``out``, ...)."""
+    cfg = RunConfig(method=method, protocol=protocol, learner=learner, seed=seed, out=str(root))
+    settings = {**cfg.to_dict(), **run}
+    path = root / protocol / f"{method}__{learner}" / f"seed{seed}-{short_hash(settings)}"
+    config = {
+        "run": settings,
+        "embedded_world": False,
+        "episodes": {"main": {"train": None, "evals": _evals(sets, None)}},
+    }
+    atomic_write_json(path / "config.json", config)
+    atomic_write_json(path / "provenance.json", _provenance(seed, "cpu (2 cores)"))
+    for key, s in sets.items():
+        arrays = {
+            "ids": np.asarray(s.ids, dtype=str),
+            "labels": s.labels.astype(np.int64),
+            "scores": s.scores.astype(np.float32),
+            "class_names": np.asarray(s.class_names, dtype=str),
+            "unreadable": np.asarray(json.dumps([])),
+        }
+        (path / "predictions" / "main").mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path / "predictions" / "main" / f"{key}.npz", **arrays)
+    metrics = ooc_metrics(sets) if metrics is None else metrics
+    atomic_write_json(path / "sets.json", {f"main/{k}": s.summary() for k, s in sets.items()})
+    atomic_write_json(path / "metrics.json", {"metrics": [m.to_dict() for m in metrics]})
+    atomic_write_bytes(path / MARKER, b"2025-12-01T12:00:00+0000")
+    return path
+
+
+def _evals(sets: dict[str, SetResult], contexts: dict[str, str] | None) -> dict[str, dict]:
+    contexts = contexts or {"ic": "in", "oc": "out", "scufo": "out"}
+    return {
+        k: {"videos": s.n, "context": contexts.get(k, "in"), "repeat_one_frame": k == "scufo"}
+        for k, s in sets.items()
+    }
+
+
+def _provenance(seed: int, device: str) -> dict[str, object]:
+    return {
         "biasbench_version": "0.1.0",
         "git_commit": f"c0ffee{seed}",
         "seed": seed,
@@ -111,28 +217,17 @@ def write_run(
         "libraries": {"numpy": np.__version__},
         "started": f"2026-01-0{seed + 1}T12:00:00+0000",
     }
-    path = (
-        root
-        / protocol
-        / f"{folder_method or method}__{learner}"
-        / f"seed{seed}-{cfg.config_hash()}"
+
+
+def _write_epochs(path: Path, epochs: list[tuple[int, str, float]] | None) -> None:
+    if not epochs:
+        return
+    lines = ["epoch,set,top1,top5,n"] + [
+        f"{ep},{name},{v:.2f},{min(100, v + 20):.2f},40" for ep, name, v in epochs
+    ]
+    atomic_write_bytes(
+        path / "train" / "main" / "epoch_eval.csv", ("\n".join(lines) + "\n").encode()
     )
-    rec = RunRecord.open(path, config, prov)
-    for s in sets.values():
-        rec.save_set("main", s)
-    if epochs:
-        lines = ["epoch,set,top1,top5,n"] + [
-            f"{ep},{name},{v:.2f},{min(100, v + 20):.2f},40" for ep, name, v in epochs
-        ]
-        atomic_write_bytes(
-            path / "train" / "main" / "epoch_eval.csv", ("\n".join(lines) + "\n").encode()
-        )
-    if complete:
-        if metrics is None:
-            metrics = ooc_metrics(sets)
-        summaries = {f"main/{k}": {**s.summary(), "unreadable": []} for k, s in sets.items()}
-        rec.complete(metrics, summaries, {"embedded_world": embedded})
-    return path
 
 
 # (method, learner, per-set accuracy rates by seed offset)

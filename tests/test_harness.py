@@ -72,11 +72,12 @@ def test_predictions_match_metrics(zero_shot_run):
     from biasbench.runrecord import load_set_file
 
     _, out = zero_shot_run
-    res = load_set_file(out.path / "predictions" / "main" / "ic.npz")
+    res = load_set_file(out.path / "predictions" / "main" / "ic" / "predictions.npz")
     top1 = 100 * float((res.scores.argmax(1) == res.labels).mean())
     m = {x.name: x.value for x in out.metrics}
     assert top1 == pytest.approx(m["ic_top1"])
-    assert (out.path / "predictions" / "main" / "ic.csv").read_text().startswith("video_id,")
+    csv_text = (out.path / "predictions" / "main" / "ic" / "predictions.csv").read_text()
+    assert csv_text.startswith("video_id,")
 
 
 def test_rerun_reuses_complete_record_and_resumes_partial(zero_shot_run):
@@ -85,12 +86,12 @@ def test_rerun_reuses_complete_record_and_resumes_partial(zero_shot_run):
     assert again.reused and again.path == out.path
     before = {m.name: m.value for m in out.metrics}
     (out.path / "COMPLETE").unlink()
-    oc = out.path / "predictions" / "main" / "oc.npz"
-    ic_mtime = (out.path / "predictions" / "main" / "ic.npz").stat().st_mtime_ns
-    oc.unlink()
+    ic_file = out.path / "predictions" / "main" / "ic" / "predictions.npz"
+    ic_mtime = ic_file.stat().st_mtime_ns
+    shutil.rmtree(out.path / "predictions" / "main" / "oc")
     resumed = run(cfg, progress=False)
     assert not resumed.reused and (out.path / "COMPLETE").is_file()
-    assert (out.path / "predictions" / "main" / "ic.npz").stat().st_mtime_ns == ic_mtime
+    assert ic_file.stat().st_mtime_ns == ic_mtime
     assert {m.name: m.value for m in resumed.metrics} == pytest.approx(before)
 
 

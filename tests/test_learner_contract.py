@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from biasbench.baselines.clip import ClipLearner, ClipSettings
+from biasbench.baselines.learners.clip import ClipLearner, ClipSettings
 from biasbench.cli import cli
 from biasbench.config import config_presets, load_config_file, settings_from
 from biasbench.errors import ConfigError

@@ -16,8 +16,8 @@ from learner_helpers import clip_of as _clip_of
 from learner_helpers import moving as _moving
 from learner_helpers import prompt_loss as _loss
 
-from biasbench.baselines.st_adapter import STAdapterLearner, STAdapterSettings
-from biasbench.baselines.vifi_clip import ViFiClipLearner, ViFiClipSettings
+from biasbench.baselines.learners.st_adapter import STAdapterLearner, STAdapterSettings
+from biasbench.baselines.learners.vifi_clip import ViFiClipLearner, ViFiClipSettings
 from biasbench.config import settings_from
 from biasbench.errors import ConfigError
 from biasbench.plugins import LEARNERS

@@ -14,29 +14,29 @@ import torch
 import torch.nn.functional as F
 from test_training import CLASSES, fit_ctx, method_with, toy_videoset
 
-from biasbench.baselines.clip import ClipLearner
-from biasbench.baselines.dummy import DummyLearner
-from biasbench.baselines.ensemble import DecisionEnsemble, patch, patch_learner, reference_clip
-from biasbench.baselines.froster import (
+from biasbench.baselines.learners.clip import ClipLearner
+from biasbench.baselines.learners.dummy import DummyLearner
+from biasbench.baselines.learners.vclip import VClipLearner
+from biasbench.baselines.recipes.froster import (
     Froster,
     ResidualProjector,
     froster_loss,
     rfd_loss,
 )
-from biasbench.baselines.grad_accum import GradAccum
-from biasbench.baselines.meta_unseen import MetaUnseen, split_classes
-from biasbench.baselines.open_vclip import OpenVClip, iwr_gradient, iwr_weights
-from biasbench.baselines.plain import Plain
-from biasbench.baselines.vclip import VClipLearner
+from biasbench.baselines.recipes.grad_accum import GradAccum
+from biasbench.baselines.recipes.meta_unseen import MetaUnseen, split_classes
+from biasbench.baselines.recipes.open_vclip import OpenVClip, iwr_gradient, iwr_weights
+from biasbench.baselines.recipes.plain import Plain
 from biasbench.config import settings_from
 from biasbench.data.loader import ClipDataset
 from biasbench.models.backbone import BackboneSpec
 from biasbench.models.learner import Learner
 from biasbench.plugins import LEARNERS, METHODS
-from biasbench.protocols.base import TrainRequest
+from biasbench.protocol import TrainRequest
 from biasbench.training import checkpoint as ckpt
 from biasbench.training.data import Batch
 from biasbench.training.distributed import DistEnv
+from biasbench.training.ensemble import DecisionEnsemble, patch, patch_learner, reference_clip
 from biasbench.training.loop import prepare
 from biasbench.training.meta import fast_weights, first_order_meta_grads, meta_gradient
 from biasbench.training.recipe import StepContext
@@ -318,7 +318,7 @@ def test_every_method_trains_every_trainable_learner_for_two_updates(
 def test_froster_cross_entropy_trains_the_learners_whole_video_path(toys, tmp_path):
     """FROSTER classifies through ``encode_video``: X-CLIP's integration transformer and
     prompt generator, which frame-level features bypass, must move too."""
-    from biasbench.baselines.xclip import XClipLearner, XClipSettings
+    from biasbench.baselines.learners.xclip import XClipLearner, XClipSettings
 
     torch.manual_seed(0)
     learner = XClipLearner(TINY, XClipSettings(num_frames=2, prompt_alpha_init=0.1))

@@ -13,12 +13,12 @@ from test_distributed import needs_torchrun
 from test_methods import ce_grad, clips, step_for
 from test_training import fit_ctx, method_with, run_worker, toy_videoset, videoset_to_json
 
-from biasbench.baselines.dummy import DummyLearner
+from biasbench.baselines.learners.dummy import DummyLearner
 from biasbench.errors import ConfigError
 from biasbench.methods.openmede.gwa import GaussianAverage, gaussian_weight, gwa_parameters
 from biasbench.methods.openmede.method import OpenMeDe, split
 from biasbench.methods.openmede.sampler import initial_order, similar_order
-from biasbench.protocols.base import TrainRequest
+from biasbench.protocol import TrainRequest
 from biasbench.training import checkpoint as ckpt
 from biasbench.training.data import Batch, ShardedBatchOrder
 

@@ -19,6 +19,7 @@ import torch
 
 from biasbench.cli import main
 from biasbench.config import RunConfig, apply_overrides
+from biasbench.datactx import DataContext
 from biasbench.harness import run
 from biasbench.plugins import PROTOCOLS
 
@@ -95,6 +96,12 @@ def ucf_tree(w: World, root: Path) -> None:
 
 def hmdb_folders(w: World) -> list[str]:
     return [n.replace(" ", "_") for n in w.names]
+
+
+def hmdb_label(w: World):
+    """World label -> HMDB51 label (classes in alphabetical folder order)."""
+    order = sorted(hmdb_folders(w))
+    return {c: order.index(f) for c, f in enumerate(hmdb_folders(w))}.__getitem__
 
 
 def hmdb_tree(w: World, root: Path) -> None:
@@ -214,9 +221,7 @@ def data_root(small_world, tmp_path_factory) -> Path:
     k600_tree(w, root / "Kinetics-600")
     ssv2_tree(w, root / "SSv2")
     b2n_tree(w, root / "base2novel")
-    hmdb_order = sorted(hmdb_folders(w))
-    hmdb_label = {c: hmdb_order.index(f) for c, f in enumerate(hmdb_folders(w))}
-    scuba_tree(w, root / "HMDB51-SCUBA", "hmdb51_places365.txt", hmdb_label.__getitem__)
+    scuba_tree(w, root / "HMDB51-SCUBA", "hmdb51_places365.txt", hmdb_label(w))
     scuba_tree(w, root / "Kinetics-400-SCUBA", "k400_places365.txt", int)
     hat_tree(w, root / "UCF101-HAT")
     return root
@@ -427,14 +432,46 @@ def test_hmdb_scuba_ic_oc_scufo(data_root, tmp_path):
     m = _metrics(out)
     assert {"ic_top1", "oc_top1", "hm_top1", "scufo_top1", "contrasted"} <= set(m)
     assert m["ic_top1"].n == 16 and m["oc_top1"].n == 16 and m["contrasted"].n == 16
+    assert m["oc_places365_top1"].value == m["oc_top1"].value  # the one source present
+    assert not any("vqgan" in name or "stripes" in name for name in m)
     evals = _config(out)["episodes"]["main"]["evals"]
-    assert evals["oc"]["variant"] == "places365" and evals["scufo"]["repeat_one_frame"]
+    assert evals["oc"]["sources"] == ["places365"] and evals["scufo"]["repeat_one_frame"]
+    assert evals["oc"]["sources_absent"] == ["vqgan", "stripes"]
+
+
+def test_hmdb_scuba_scores_every_background_source(data_root, small_world, tmp_path):
+    w = World(small_world)
+    root = tmp_path / "HMDB51-SCUBA"
+    for family in ("place365", "vqgan"):  # one folder per source, as the release has
+        scuba_tree(w, root / family, f"hmdb51_{family}.txt", hmdb_label(w))
+    cfg = _cfg(tmp_path, "hmdb-scuba", data_root, data={"hmdb_scuba": {"root": str(root)}})
+    out = run(cfg, progress=False)
+    m = _metrics(out)
+    sets = json.loads((out.path / "sets.json").read_text())
+    assert set(sets) == {"main/ic", "main/oc", "main/scufo"}  # one inference per video
+    assert m["oc_top1"].n == 32 and m["contrasted"].n == 32
+    for source in ("places365", "vqgan"):
+        assert m[f"oc_{source}_top1"].n == 16 and m[f"contrasted_{source}"].n == 16
+        ic, oc = m["ic_top1"].value, m[f"oc_{source}_top1"].value
+        assert m[f"hm_{source}_top1"].value == pytest.approx(
+            2 * ic * oc / (ic + oc) if ic + oc else 0
+        )
+    pooled = {"oc_top1": "oc_{}_top1", "scufo_top1": "scufo_{}_top1", "contrasted": "contrasted_{}"}
+    for name, per_source in pooled.items():  # equal sizes: pooled = the mean of the two
+        values = [m[per_source.format(s)].value for s in ("places365", "vqgan")]
+        assert m[name].value == pytest.approx(sum(values) / 2)
+    evals = _config(out)["episodes"]["main"]["evals"]
+    assert evals["oc"]["sources"] == ["places365", "vqgan"]
+    assert evals["oc"]["sources_absent"] == ["stripes"]
+    assert evals["oc"]["lists"]["vqgan"] == str(root / "vqgan" / "hmdb51_vqgan.txt")
+    assert evals["oc"]["videos_per_source"] == {"places365": 16, "vqgan": 16}
 
 
 def test_k400_scuba_is_closed_set_with_hm(data_root, tmp_path):
     out = run(_cfg(tmp_path, "k400-scuba", data_root), progress=False)
     m = _metrics(out)
-    assert set(m) == {"ic_top1", "ic_top5", "oc_top1", "oc_top5", "hm_top1"}
+    pooled = {"ic_top1", "ic_top5", "oc_top1", "oc_top5", "hm_top1"}
+    assert set(m) == pooled | {"oc_places365_top1", "oc_places365_top5", "hm_places365_top1"}
     ic, oc = m["ic_top1"].value, m["oc_top1"].value
     assert m["hm_top1"].value == pytest.approx(2 * ic * oc / (ic + oc) if ic + oc else 0.0)
     assert m["ic_top1"].n == 16 and m["oc_top1"].n == 16
@@ -507,8 +544,10 @@ def test_embedded_protocols_run_end_to_end(protocol, expected, small_world, tmp_
     out = run(_cfg(tmp_path, protocol), progress=False)
     m = _metrics(out)
     assert expected <= set(m) and out.embedded
-    cfg = _config(out)
-    assert cfg["embedded_world"] and cfg["backbone"]["weights"] == str(small_world.clip_weights)
+    assert _config(out)["embedded_world"]
+    world = DataContext(world_overrides={"preset": "small"}, progress=False)
+    backbone = PROTOCOLS.get(protocol)().backbone(world)  # the world's tiny CLIP
+    assert backbone.weights == str(small_world.clip_weights)
     assert all(v.n for v in m.values())
 
 

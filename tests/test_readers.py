@@ -221,7 +221,7 @@ def test_hmdb51_file_name_naming_another_class(hmdb):
     write(splits / "kick_test_split3.txt", "Goal_kick_ball_f_cm_np1_ba_med_0.avi 2 \n")
     write(splits / "kick_ball_test_split3.txt", "Goal_kick_ball_f_cm_np1_ba_med_1.avi 2 \n")
     vs = hmdb51.read_hmdb51(hmdb, split=3)
-    assert "kick_test_split3.txt:1" in problem(vs, "file name names another class")
+    assert "first: kick_test_split3.txt:1" in problem(vs, "file name names another class")
     assert len(vs) == 2
 
 
@@ -253,7 +253,9 @@ def test_kinetics_reports_folder_label_mismatch_and_range(tmp_path):
         tmp_path / "x.csv", "val/abseiling/a.mp4,1\nval/abseiling/b.mp4,5\nval/abseiling/a.mp4,0\n"
     )
     vs = kinetics.read_kinetics_list(lst, labels)
-    assert "x.csv:1 folder 'abseiling' but id 1" in problem(vs, "class folder disagrees")
+    assert "1 'acting in play': 1 name 'abseiling'; first: x.csv:1" in problem(
+        vs, "class folder names another class than the label map gives"
+    )
     assert problem(vs, "labels outside 0..1").startswith("1 ")
     assert problem(vs, "duplicate video ids").startswith("1 ")
     write(lst, "val/a/a.mp4,0\nval/a/b.mp4,zero\n")
@@ -375,8 +377,8 @@ def test_b2n_hmdb_labels_checked_against_file_names(tmp_path):
     vs = b2n.read_b2n_file(
         split, labels / "hmdb_51_base_labels.csv", dataset="hmdb", video_root=tmp_path, shots=16
     )
-    assert "Duel_sword_f_cm_np2_fr_bad_2 is labelled 'sword exercise'" in problem(
-        vs, "file name names another class than their label"
+    assert "0 'sword exercise': 1 name 'sword'; first: base_val.txt:1" in problem(
+        vs, "file name names another class than the label map gives their label"
     )
     assert problem(vs, "names another class").startswith("1 ")
 

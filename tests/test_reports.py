@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from report_fixtures import MALICIOUS, build_runs, make_set, shared_report, write_run
+from report_fixtures import (
+    MALICIOUS,
+    build_runs,
+    make_set,
+    shared_report,
+    write_run,
+    write_v1_run,
+)
 from scipy import stats
 
 from biasbench import metrics as M
@@ -23,7 +30,7 @@ from biasbench.cli import _Group
 from biasbench.reports import stats as S
 from biasbench.reports.commands import compare, report
 from biasbench.reports.compare import compare_pairs, compare_report, summary_table, to_json
-from biasbench.reports.families import dataset_of, family_of, ordered_metrics
+from biasbench.reports.families import ReportInfo, declared_report, report_info
 from biasbench.reports.paper_tables import (
     base_to_novel_table,
     hat_accuracy,
@@ -32,7 +39,7 @@ from biasbench.reports.paper_tables import (
 )
 from biasbench.reports.plots import classwise_gain_data, classwise_gain_figure, save_figure
 from biasbench.reports.records import load_runs
-from biasbench.reports.report import safe_name
+from biasbench.reports.report import default_pairs, safe_name
 from biasbench.reports.table import EMBEDDED_LABEL, Stat, Table, latex_escape
 from biasbench.reports.tsne import context_sets, tsne_figure
 from biasbench.results import Metric, SetResult
@@ -68,12 +75,12 @@ def test_incomplete_runs_never_reach_a_table_and_are_counted(runset):
     assert runset.skipped_note() == "1 incomplete run(s) skipped (no COMPLETE marker)"
     t = summary_table(runset, "ucf-scuba")
     assert runset.skipped_note() in t.notes
-    assert [row[-1] for row in t.rows if row[0] == "openmede"] == [3]  # seeds 0, 1, 2 only
+    assert [row[-1] for row in t.rows if row[0] == "openmede (vclip)"] == [3]  # seeds 0-2 only
 
 
 def test_frame_has_identity_and_provenance_per_metric(runset):
     df = runset.frame()
-    one = df[(df.protocol == "ucf-scuba") & (df.entry == "openmede") & (df.seed == 1)]
+    one = df[(df.protocol == "ucf-scuba") & (df.entry == "openmede (vclip)") & (df.seed == 1)]
     assert set(one.metric) == {
         "ic_top1",
         "ic_top5",
@@ -84,6 +91,7 @@ def test_frame_has_identity_and_provenance_per_metric(runset):
         "contrasted",
     }
     assert set(one.commit) == {"c0ffee1"} and set(one.learner) == {"vclip"}
+    assert set(one.copies) == {1} and one.record.iloc[0].startswith("ucf-scuba/openmede__vclip/")
     assert df[df.protocol == "synth-scuba"].embedded.all()
     assert not df[df.protocol == "ucf-scuba"].embedded.any()
     assert not one[one.metric == "scufo_top1"].higher_is_better.iloc[0]
@@ -100,18 +108,47 @@ def test_unreadable_record_is_skipped_with_its_file(tmp_path):
     assert rs.skipped_note() == "1 unreadable run record(s) skipped"
 
 
-def test_families_from_names_and_metrics():
-    assert family_of("b2n-k400") == "b2n" and family_of("xd-k600") == "xd"
-    assert family_of("ucf-scuba") == "ooc" and family_of("k400-scuba") == "closed"
-    assert family_of("ucf-hat") == "hat" and family_of("synth-scuba") == "ooc"
-    assert family_of("synth-new", {"base_top1", "novel_top1", "hm"}) == "b2n"
-    assert family_of("mystery", {"weird"}) == "other"
-    assert dataset_of("b2n-ssv2") == "SSv2" and dataset_of("synth-hat") == "World"
-    assert family_of("synth-closed") == "closed" and dataset_of("xd-ucf-full") == "UCF*"
-    assert ordered_metrics("hat", ["far_bg_pred", "close_top1", "extra"])[:2] == [
-        "close_top1",
-        "far_bg_pred",
+def test_report_family_comes_from_the_record_not_the_name():
+    declared = declared_report(
+        {"family": "ooc", "dataset": "UCF", "metric_order": ["oc_top1", "ic_top1"]}
+    )
+    assert declared == ReportInfo("ooc", "UCF", ("oc_top1", "ic_top1"), declared=True)
+    # a name that says "b2n" means nothing: the declaration wins
+    info = report_info([None, declared], "b2n-ucf", {"base_top1", "novel_top1"})
+    assert (info.family, info.dataset) == ("ooc", "UCF")
+    assert info.ordered(["ic_top1", "zeta", "oc_top1", "alpha"]) == [
+        "oc_top1",
+        "ic_top1",
+        "alpha",
+        "zeta",
     ]
+    # schema 1 (no report): family from the metric names, dataset = the protocol as is
+    v1 = report_info([None], "xd-ucf-full", {"base_top1", "novel_top1", "hm"})
+    assert (v1.family, v1.dataset, v1.declared) == ("b2n", "xd-ucf-full", False)
+    assert v1.ordered(["hm", "novel_top1", "base_top1"]) == ["base_top1", "novel_top1", "hm"]
+    assert report_info([None], "mystery", {"weird"}).family == "other"
+    assert report_info([None], "ucf-hat", {"close_top1", "far_top1"}).family == "hat"
+    assert declared_report({}) is None and declared_report({"family": ""}) is None
+    no_dataset = report_info([declared_report({"family": "xd"})], "xd-k600", {"top1"})
+    assert no_dataset.dataset == "xd-k600"
+
+
+def test_schema_1_records_still_load(tmp_path):
+    """Old records: no schema_version, sets as ``<set>.npz``; family from their metrics."""
+    runs = tmp_path / "runs"
+    sets = {k: make_set(k, 16, 0.5, 0) for k in ("ic", "oc")}
+    path = write_v1_run(runs, "ucf-scuba", "plain", "vclip", 0, sets)
+    write_v1_run(runs, "ucf-scuba", "plain", "vclip", 1, sets)
+    rs = load_runs([runs])
+    assert [r.record.schema_version for r in rs.runs] == [1, 1] and not rs.skipped
+    assert list(rs.entries("ucf-scuba")) == ["plain (vclip)"]
+    info = rs.report("ucf-scuba")
+    assert (info.family, info.dataset, info.declared) == ("ooc", "ucf-scuba", False)
+    run = rs.runs[0]
+    assert run.path == path and run.set_keys() == [("main", "ic"), ("main", "oc")]
+    assert run.load_set("main", "oc").ids == sets["oc"].ids
+    assert summary_table(rs, "ucf-scuba").columns[1:3] == ["ic_top1", "ic_top5"]
+    assert "table3-out-of-context-ucf-scuba" in paper_tables(rs)
 
 
 # --- tables ------------------------------------------------------------------------------
@@ -135,7 +172,7 @@ def test_hm_is_recomputed_from_the_values_shown(runset):
     b2n = tables["table1-base-to-novel"]
     ucf = b2n.groups.index(("UCF", 3))
     start = 1 + 3 * (ucf - 1)
-    row = next(r for r in b2n.rows if r[0] == "openmede")
+    row = next(r for r in b2n.rows if r[0] == "openmede (vclip)")
     base, novel, hm = row[start : start + 3]
     assert (base, novel) == (94.9, 78.5)
     assert hm == pytest.approx(2 * 94.9 * 78.5 / (94.9 + 78.5))  # stored "hm" is 0.0
@@ -153,7 +190,7 @@ def test_hm_is_recomputed_from_the_values_shown(runset):
 
 
 def test_hat_column_pools_close_and_far_videos(runset):
-    runs = runset.entries("ucf-hat")["openmede"]
+    runs = runset.entries("ucf-hat")["openmede (vclip)"]
     by_hand = [
         (r.sets["main/close"]["top1"] * 20 + r.sets["main/far"]["top1"] * 30) / 50 for r in runs
     ]
@@ -335,14 +372,17 @@ def test_bootstrap_degenerate_cases_by_hand():
 
 
 def test_pairs_are_seed_matched_and_by_video_id(runset):
+    om, ov, zs = "openmede (vclip)", "openvclip (vclip)", "zero-shot (clip)"
     pairs = compare_pairs(runset, "ucf-scuba", n_boot=200)
-    om_ov = [p for p in pairs if (p.a, p.b) == ("openmede", "openvclip") and p.set == "oc"]
+    om_ov = [p for p in pairs if (p.a, p.b) == (om, ov) and p.set == "oc"]
     assert sorted((p.seed_a, p.seed_b) for p in om_ov) == [(0, 0), (1, 1), (2, 2)]
-    zs = [p for p in pairs if p.b == "zero-shot" and p.a == "openmede" and p.set == "oc"]
-    assert sorted((p.seed_a, p.seed_b) for p in zs) == [(0, 0), (1, 0), (2, 0)]
+    assert not [p for p in pairs if zs in (p.a, p.b)]  # another learner: not paired
+    across = compare_pairs(runset, "ucf-scuba", n_boot=200, across_learners=True)
+    zs_om = [p for p in across if p.b == zs and p.a == om and p.set == "oc"]
+    assert sorted((p.seed_a, p.seed_b) for p in zs_om) == [(0, 0), (1, 0), (2, 0)]
     p = om_ov[0]
-    run_a = runset.entries("ucf-scuba")["openmede"][0]
-    run_b = runset.entries("ucf-scuba")["openvclip"][0]
+    run_a = runset.entries("ucf-scuba")[om][0]
+    run_b = runset.entries("ucf-scuba")[ov][0]
     ca = run_a.load_set("main", "oc").correct(1)
     cb = run_b.load_set("main", "oc").correct(1)
     assert p.acc_a == pytest.approx(100 * ca.mean()) and p.acc_b == pytest.approx(100 * cb.mean())
@@ -393,7 +433,7 @@ def test_compare_command_formats(runs_dir):
     )
     doc = json.loads(js.stdout)
     part = doc["protocols"]["ucf-scuba"]
-    om = next(e for e in part["entries"] if e["entry"] == "openmede")
+    om = next(e for e in part["entries"] if e["entry"] == "openmede (vclip)")
     assert om["seeds"] == [0, 1, 2] and om["metrics"]["oc_top1"]["runs"] == 3
     assert part["pairs"][0]["mcnemar"]["method"] in ("exact", "chi2-cc")
     assert doc["skipped"][0]["reason"].startswith("incomplete")
@@ -423,8 +463,12 @@ def test_report_command_writes_tables_figures_and_page(tmp_path):
     for ext in ("md", "tex", "csv"):
         assert (out / "tables" / f"table3-out-of-context-ucf.{ext}").is_file()
         assert (out / "tables" / f"summary-ucf-scuba.{ext}").is_file()
-    png = out / "figures" / "ucf-scuba-gain-openmede-vs-plain.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png = (
+        out
+        / "figures"
+        / (f"ucf-scuba-gain-{safe_name('openmede (vclip)')}-vs-{safe_name('plain (vclip)')}.png")
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # --pair by method names
     assert (out / "leaderboard.html").is_file()
     bad = _cli(["report", "--runs", str(runs), "--out", str(out), "--pair", "plain"])
     assert bad.exit_code == 2
@@ -464,7 +508,7 @@ def test_classwise_gain_counts_classes_won(tmp_path):
 
 def test_tsne_uses_in_and_out_of_context_sets(runset):
     entries = runset.entries("synth-scuba")
-    run = entries["openmede"][0]
+    run = entries["openmede (vclip)"][0]
     ctx = context_sets(run)
     assert ctx == (("main", "ic"), ("main", "oc"))  # scufo (repeated frame) excluded
     panels = {label: tuple(rs[0].load_set(*k) for k in ctx) for label, rs in entries.items()}
@@ -479,7 +523,8 @@ def test_tsne_uses_in_and_out_of_context_sets(runset):
 def test_shared_report_figures_and_notes():
     _, out, result = shared_report()
     names = {p.name for p in result.files}
-    assert "synth-scuba-tsne-openmede-vs-openvclip.png" in names
+    tsne = f"synth-scuba-tsne-{safe_name('openmede (vclip)')}-vs-{safe_name('openvclip (vclip)')}"
+    assert f"{tsne}.png" in names
     assert "ucf-scuba-epochs.png" in names and "synth-scuba-epochs.pdf" in names
     assert any(n.startswith("ucf-scuba-gain-") for n in names)
     assert "1 incomplete run(s) skipped (no COMPLETE marker)" in result.notes
@@ -598,13 +643,31 @@ def test_report_modules_do_not_import_torch():
 
 
 def test_settings_that_only_add_outputs_do_not_split_an_entry(tmp_path):
-    from biasbench.reports.records import Run
+    """Schema 1: per-epoch evaluations and stored embeddings leave a run in its entry; a
+    different learning rate makes another entry, labelled with its variant."""
+    runs = tmp_path / "runs"
+    sets = {k: make_set(k, 8, 0.5, 0) for k in ("ic", "oc")}
+    plain = {"temporal_views": 1, "batch_size": 16}
+    write_v1_run(
+        runs, "synth-scuba", "openmede", "vclip", 1, sets, method_cfg={"lr": 1e-3}, eval=plain
+    )
+    curves = {"temporal_views": 1, "store_embeddings": True}
+    cfg = {"lr": 1e-3, "eval_every": 1}
+    write_v1_run(runs, "synth-scuba", "openmede", "vclip", 0, sets, method_cfg=cfg, eval=curves)
+    hot = {"temporal_views": 1}
+    write_v1_run(
+        runs, "synth-scuba", "openmede", "vclip", 2, sets, method_cfg={"lr": 1e-2}, eval=hot
+    )
+    rs = load_runs([runs])
+    entries = rs.entries("synth-scuba")
+    assert sorted(len(v) for v in entries.values()) == [1, 2]
+    assert all(label.startswith("openmede (vclip) [") for label in entries)
+    assert "method_cfg.lr" in rs.variant_notes("synth-scuba")[0]
 
-    def run(seed: int, method_cfg: dict, eval_cfg: dict) -> Run:
-        cfg = {"method": "openmede", "seed": seed, "method_cfg": method_cfg, "eval": eval_cfg}
-        return Run(tmp_path / f"seed{seed}-x", {"run": cfg}, {}, [], {}, True)
 
-    plain = run(1, {"lr": 1e-3}, {"temporal_views": 1, "batch_size": 16})
-    curves = run(0, {"lr": 1e-3, "eval_every": 1}, {"temporal_views": 1, "store_embeddings": True})
-    hotter = run(2, {"lr": 1e-2}, {"temporal_views": 1})
-    assert plain.variant == curves.variant != hotter.variant
+def test_default_figure_pairs_stay_within_a_learner(runset):
+    entries = runset.entries("ucf-scuba")
+    assert default_pairs(entries) == [("openvclip (vclip)", "openmede (vclip)")]
+    assert default_pairs(entries, across_learners=True) == [
+        ("openvclip (vclip)", "openmede (vclip)")
+    ]

@@ -21,14 +21,14 @@ import torch
 from PIL import Image
 from torch import nn
 
-from biasbench.baselines.dummy import DummyLearner
-from biasbench.baselines.open_vclip import OpenVClip
-from biasbench.baselines.plain import Plain
+from biasbench.baselines.learners.dummy import DummyLearner
+from biasbench.baselines.recipes.open_vclip import OpenVClip
+from biasbench.baselines.recipes.plain import Plain
 from biasbench.config import settings_from
 from biasbench.data.videoset import VideoRecord, VideoSet
 from biasbench.errors import ConfigError
 from biasbench.method import FitContext
-from biasbench.protocols.base import TrainRequest
+from biasbench.protocol import TrainRequest
 from biasbench.training import checkpoint as ckpt
 from biasbench.training.averaging import UniformAverage, WeightAverage, uniform_average
 from biasbench.training.data import ShardedBatchOrder
@@ -89,12 +89,12 @@ import json, os, signal, sys
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from biasbench.baselines.dummy import DummyLearner
+from biasbench.baselines.learners.dummy import DummyLearner
 from biasbench.config import settings_from
 from biasbench.data.videoset import VideoRecord, VideoSet
 from biasbench.method import FitContext
 from biasbench.plugins import METHODS
-from biasbench.protocols.base import TrainRequest
+from biasbench.protocol import TrainRequest
 from biasbench.training.distributed import env_ranks
 from biasbench.vocabulary import build_classifier
 

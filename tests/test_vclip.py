@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from biasbench.baselines.clip import ClipLearner
-from biasbench.baselines.vclip import VClipLearner, VClipSettings, neighbour_attention
+from biasbench.baselines.learners.clip import ClipLearner
+from biasbench.baselines.learners.vclip import VClipLearner, VClipSettings, neighbour_attention
 from biasbench.models.backbone import BackboneSpec
 
 SPEC = BackboneSpec("biasbench-tiny-p8-64", None)

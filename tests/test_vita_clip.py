@@ -20,14 +20,14 @@ from learner_helpers import moving as _moving
 from learner_helpers import prompt_loss as _loss
 from test_training import fit_ctx, method_with, toy_videoset
 
-from biasbench.baselines.ensemble import reference_clip
-from biasbench.baselines.plain import Plain
-from biasbench.baselines.vita_clip import VitaClipLearner, VitaClipSettings
+from biasbench.baselines.learners.vita_clip import VitaClipLearner, VitaClipSettings
+from biasbench.baselines.recipes.plain import Plain
 from biasbench.config import settings_from
 from biasbench.errors import ConfigError
 from biasbench.plugins import LEARNERS
-from biasbench.protocols.base import TrainRequest
+from biasbench.protocol import TrainRequest
 from biasbench.training import checkpoint as ckpt
+from biasbench.training.ensemble import reference_clip
 
 WIDTH, LAYERS, HEADS, EMBED, TEXT_WIDTH = 128, 4, 4, 128, 128  # biasbench-tiny-p8-64
 NO_PROMPTS = dict(global_prompts=0, local_prompts=False, summary_token=False, text_context=0)

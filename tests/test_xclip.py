@@ -18,13 +18,13 @@ from learner_helpers import clip_of as _clip_of
 from learner_helpers import moving as _moving
 from learner_helpers import prompt_loss as _loss
 
-from biasbench.baselines.clip import ClipLearner
-from biasbench.baselines.ensemble import DecisionEnsemble, reference_clip
-from biasbench.baselines.xclip import XClipLearner, XClipSettings
+from biasbench.baselines.learners.clip import ClipLearner
+from biasbench.baselines.learners.xclip import XClipLearner, XClipSettings
 from biasbench.config import settings_from
 from biasbench.errors import ConfigError
 from biasbench.plugins import LEARNERS
 from biasbench.training import checkpoint as ckpt
+from biasbench.training.ensemble import DecisionEnsemble, reference_clip
 
 WIDTH, LAYERS, EMBED, PATCHES = 128, 4, 128, 64  # biasbench-tiny-p8-64: 8 x 8 patches
 

@@ -8,7 +8,9 @@ trained by any method and scored by any protocol.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -28,6 +30,9 @@ class Learner(nn.Module):
     #: value: methods that interpolate with CLIP in weight space (Open-VCLIP's IWR and
     #: patching, the weight-space CLIP ensemble) need it
     trains_clip_weights: ClassVar[bool] = False
+    #: False for learners that build nothing from the backbone spec (the test dummy): their
+    #: runs need no CLIP weights on disk, and the weights are not part of their identity
+    uses_backbone: ClassVar[bool] = True
 
     def __init__(self, data_config: DataConfig, spec: BackboneSpec | None = None):
         super().__init__()
@@ -90,6 +95,19 @@ class Learner(nn.Module):
     def text_state(self) -> dict[str, torch.Tensor]:
         """The tensors that determine ``encode_text`` (default: all; override to narrow)."""
         return dict(self.state_dict())
+
+    def frozen_reference(self, initial_state: Mapping[str, torch.Tensor]) -> Learner:
+        """The model this learner started from, for teachers and CLIP ensembles.
+
+        Default: a copy of this learner with ``initial_state`` (its trainable parameters
+        before training) loaded. CLIP-based learners override it with plain frame-averaged
+        CLIP at their initial weights. The caller freezes it and moves it to the device.
+        """
+        from biasbench.training.checkpoint import load_trainable_state
+
+        ref = copy.deepcopy(self)
+        load_trainable_state(ref, dict(initial_state))
+        return ref
 
     def describe(self) -> dict[str, Any]:
         """Identity for run records: class, backbone (arch, weights), parameter counts."""

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from biasbench.errors import ConfigError
 from biasbench.method import FitContext
 from biasbench.models.learner import Learner
 from biasbench.training import checkpoint as ckpt
+from biasbench.training.context import StepContext, TrainRun
 from biasbench.training.data import Batch, ShardedBatchOrder
 from biasbench.training.distributed import (
     DistEnv,
@@ -39,11 +40,15 @@ from biasbench.training.distributed import (
     init_distributed,
     reduce_grads_and_stats,
 )
+from biasbench.training.ensemble import apply_clip_ensemble
 from biasbench.training.logs import TrainLogger
 from biasbench.training.optim import build_optimizer, set_lr
-from biasbench.training.recipe import Recipe, StepContext, TrainRun
 from biasbench.training.schedule import WarmupCosine
 from biasbench.training.text import TrainingText
+
+if TYPE_CHECKING:
+    from biasbench.protocol import TrainRequest
+    from biasbench.training.recipe import Recipe
 
 log = logging.getLogger("biasbench.training")
 RESOLVED = "resolved_settings.json"
@@ -141,7 +146,7 @@ def prepare(
     return Prepared(run, learner, modules, params, learner_params, optimizer, schedule)
 
 
-def train(recipe: Recipe, learner: Learner, request: Any, ctx: FitContext) -> Learner:
+def train(recipe: Recipe, learner: Learner, request: TrainRequest, ctx: FitContext) -> Learner:
     """Train ``learner`` with ``recipe`` on ``request.videoset``; return the model to evaluate."""
     env = init_distributed(ctx.device)
     run_dir = Path(ctx.run_dir)
@@ -168,8 +173,6 @@ def train(recipe: Recipe, learner: Learner, request: Any, ctx: FitContext) -> Le
         barrier(env)
 
     learner = recipe.finalize(learner, run)
-    from biasbench.baselines.ensemble import apply_clip_ensemble
-
     learner = apply_clip_ensemble(
         learner, run, settings.clip_ensemble, settings.clip_ensemble_ratio
     )

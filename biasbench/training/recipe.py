@@ -25,10 +25,6 @@ Forward passes inside ``compute_grads`` go through ``step.autocast()`` (bf16 on 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,60 +34,12 @@ from torch import nn
 
 from biasbench.method import FitContext, Method
 from biasbench.models.learner import Learner
+from biasbench.protocol import TrainRequest
 from biasbench.training.averaging import WeightAverage
+from biasbench.training.context import StepContext, TrainRun
 from biasbench.training.data import Batch
-from biasbench.training.distributed import DistEnv
+from biasbench.training.loop import train as run_training
 from biasbench.training.settings import TrainSettings, defaults_for, resolve_settings
-from biasbench.training.text import TrainingText
-
-
-@dataclass
-class TrainRun:
-    """What a recipe learns about the run in ``setup`` (fixed for the whole training)."""
-
-    settings: Any
-    env: DistEnv
-    ctx: FitContext
-    text: TrainingText
-    class_names: list[str]
-    #: the learner's trainable parameters before training (CLIP's, for learners that start
-    #: at CLIP): the anchor of weight interpolation, patching and CLIP ensembles
-    initial_state: dict[str, torch.Tensor]
-    updates_per_epoch: int
-    total_updates: int
-    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
-    bf16: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def run_dir(self) -> Path:
-        return self.ctx.run_dir
-
-    @property
-    def device(self) -> torch.device:
-        return self.env.device
-
-
-@dataclass
-class StepContext:
-    """What one update needs: position, learning rate, randomness, autocast, parameters."""
-
-    step: int  # 0-based update index over the whole training
-    epoch: int  # 1-based
-    lr: float
-    #: seeded from (seed, step): the same on every rank and after resuming
-    generator: torch.Generator
-    run: TrainRun
-    #: every trainable parameter (learner's, then the recipe modules'), in optimizer order
-    params: list[nn.Parameter]
-    learner_params: list[nn.Parameter]
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        return self.run.autocast()
-
-    def uniform(self, low: float = 0.0, high: float = 1.0) -> float:
-        """A draw from U(low, high) with the step's generator."""
-        return low + (high - low) * float(torch.rand((), generator=self.generator))
 
 
 class Recipe(Method):
@@ -172,9 +120,7 @@ class Recipe(Method):
         defaults = {**defaults_for(family, embedded), **self.recipe_defaults(family, embedded)}
         return resolve_settings(self.settings, defaults)
 
-    def fit(self, learner: Learner, train: Any, ctx: FitContext) -> Learner:
-        from biasbench.training.loop import train as run_training
-
+    def fit(self, learner: Learner, train: TrainRequest, ctx: FitContext) -> Learner:
         return run_training(self, learner, train, ctx)
 
     # -- loss helpers shared by recipes ------------------------------------------------

@@ -11,6 +11,7 @@ written to ``resolved_settings.json`` in the run's training folder.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,31 @@ PRECISIONS = ("auto", "fp32", "bf16")
 CLIP_ENSEMBLES = ("none", "weight", "decision")
 
 
+def _at_least(low: float) -> tuple[Callable[[float], bool], str]:
+    return (lambda v: v >= low), f"a number >= {low}"
+
+
+#: numeric fields -> (accepts, what is expected): what AdamW, the schedule, the loader and
+#: the loop can use (torch's AdamW refuses negative rates, decay and eps; 0 turns logging,
+#: per-epoch evaluation and mid-epoch checkpoints off)
+RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "epochs": _at_least(1),
+    "warmup_epochs": _at_least(0),
+    "lr": _at_least(0),
+    "min_lr": _at_least(0),
+    "warmup_start_lr": _at_least(0),
+    "batch_size": _at_least(1),
+    "weight_decay": _at_least(0),
+    "adam_eps": _at_least(0),
+    "grad_clip": ((lambda v: v > 0), "a number > 0"),
+    "flip_p": ((lambda v: 0 <= v <= 1), "a probability in [0, 1]"),
+    "eval_every": _at_least(0),
+    "checkpoint_every": _at_least(0),
+    "log_every": _at_least(0),
+    "clip_ensemble_ratio": ((lambda v: 0 <= v <= 1), "a ratio in [0, 1]"),
+}
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """What every recipe shares. ``None`` = chosen from the family / embedded defaults.
@@ -83,6 +109,45 @@ class TrainSettings:
     clip_ensemble: str = "none"
     clip_ensemble_ratio: float = 0.5
 
+    def __post_init__(self) -> None:
+        """Refuse values the engine cannot use as soon as the settings are built (at run
+        resolution, before any model loads). Subclasses with their own ``__post_init__``
+        call this one first."""
+        problems = value_problems(self)
+        if problems:
+            raise ConfigError("invalid training settings: " + "; ".join(problems))
+
+
+def value_problems(s: TrainSettings) -> list[str]:
+    """Every set field outside the range the engine can use (unset fields are skipped)."""
+    problems = []
+    for name, (ok, expected) in RANGES.items():
+        v = getattr(s, name)
+        if v is None:
+            continue
+        if not _is_number(v) or not ok(v):
+            problems.append(f"method.{name}={v!r} (expected {expected})")
+    if _is_number(s.warmup_epochs) and _is_number(s.epochs) and s.warmup_epochs > s.epochs:
+        problems.append(f"method.warmup_epochs={s.warmup_epochs!r} exceeds epochs={s.epochs!r}")
+    betas = s.adam_betas
+    if not (
+        isinstance(betas, (tuple, list))
+        and len(betas) == 2
+        and all(_is_number(b) and 0 <= b < 1 for b in betas)
+    ):
+        problems.append(f"method.adam_betas={betas!r} (expected two numbers in [0, 1))")
+    if s.precision not in PRECISIONS:
+        problems.append(f"method.precision={s.precision!r} (expected one of {PRECISIONS})")
+    if s.clip_ensemble not in CLIP_ENSEMBLES:
+        problems.append(
+            f"method.clip_ensemble={s.clip_ensemble!r} (expected one of {CLIP_ENSEMBLES})"
+        )
+    return problems
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
 
 def defaults_for(family: str, embedded: bool) -> dict[str, Any]:
     """The engine's defaults for a protocol family, or for the embedded world."""
@@ -103,24 +168,12 @@ def resolve_settings(settings: Any, defaults: dict[str, Any]) -> Any:
 
 
 def validate(s: TrainSettings) -> None:
-    """Reject settings the engine cannot run, naming every problem at once."""
+    """Reject settings the engine cannot run once defaults are filled, naming every problem
+    at once (values again, for a subclass whose ``__post_init__`` skipped this class's)."""
     problems = []
     for name in ("epochs", "warmup_epochs", "lr", "min_lr", "warmup_start_lr", "batch_size"):
         if getattr(s, name) is None:
             problems.append(f"{name} is unset")
-    if s.epochs is not None and s.epochs < 1:
-        problems.append("epochs must be >= 1")
-    if s.batch_size is not None and s.batch_size < 1:
-        problems.append("batch_size must be >= 1")
-    if s.warmup_epochs is not None and s.epochs is not None and s.warmup_epochs > s.epochs:
-        problems.append("warmup_epochs cannot exceed epochs")
-    if s.precision not in PRECISIONS:
-        problems.append(f"precision must be one of {PRECISIONS}")
-    if s.clip_ensemble not in CLIP_ENSEMBLES:
-        problems.append(f"clip_ensemble must be one of {CLIP_ENSEMBLES}")
-    if not 0.0 <= s.clip_ensemble_ratio <= 1.0:
-        problems.append("clip_ensemble_ratio must be in [0, 1]")
-    if s.grad_clip <= 0:
-        problems.append("grad_clip must be > 0")
+    problems += value_problems(s)
     if problems:
         raise ConfigError("invalid training settings: " + "; ".join(problems))

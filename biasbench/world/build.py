@@ -10,6 +10,7 @@ concurrent builders wait instead of duplicating work, where the platform support
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from biasbench.errors import RunEnvironmentError
+from biasbench.validation import unwritable_reason
 from biasbench.world.config import WorldConfig, world_id
 from biasbench.world.generator import (
     IC_TEST,
@@ -47,6 +50,8 @@ from biasbench.world.writer import (
 log = logging.getLogger("biasbench.world")
 DONE_MARKER = "DONE"
 TMP_INFIX = ".tmp-"
+#: write failures that are the machine's, not the world's: one line and exit 1 in the CLI
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @dataclass(frozen=True)
@@ -101,18 +106,39 @@ def build_world(
     paths = WorldPaths.at(final, cfg.clip_arch)
     if is_complete(final):
         return paths
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with _build_lock(cache_dir / f"{final.name}.lock"):
-        if is_complete(final):  # another process finished while we waited
-            return paths
-        _remove_stale_temps(final)
-        tmp = Path(tempfile.mkdtemp(prefix=final.name + TMP_INFIX, dir=cache_dir))
-        try:
-            _build_into(tmp, cfg, progress)
-            _publish(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    check_cache_dir(cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with _build_lock(cache_dir / f"{final.name}.lock"):
+            if is_complete(final):  # another process finished while we waited
+                return paths
+            _remove_stale_temps(final)
+            tmp = Path(tempfile.mkdtemp(prefix=final.name + TMP_INFIX, dir=cache_dir))
+            try:
+                _build_into(tmp, cfg, progress)
+                _publish(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        raise RunEnvironmentError(
+            f"cannot build the world in {cache_dir}: {e.strerror or e}{where}; free space or "
+            "set BIASBENCH_CACHE or --cache-dir to another folder"
+        ) from None
     return paths
+
+
+def check_cache_dir(cache_dir: Path) -> None:
+    """Refuse a cache folder no world can be written to, before generating anything (a
+    build takes minutes; failing at its first write would waste them)."""
+    reason = unwritable_reason(cache_dir)
+    if reason:
+        raise RunEnvironmentError(
+            f"world cache {cache_dir} is not writable: {reason}; set BIASBENCH_CACHE or "
+            "--cache-dir to a writable folder"
+        )
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ the default budget (docs/world.md, "Why"). Loss: symmetric InfoNCE.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -190,7 +191,9 @@ class PretrainResult:
 
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / "tiny_clip.pt"
-        torch.save(self.state_dict, weights)
+        buf = io.BytesIO()  # torch.save reports a full disk as RuntimeError: write it ourselves
+        torch.save(self.state_dict, buf)
+        weights.write_bytes(buf.getvalue())
         with open(folder / "pretrain_log.csv", "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["step", "loss"])

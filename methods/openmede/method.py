@@ -69,6 +69,7 @@ class OpenMeDeSettings(TrainSettings):
     gwa_sigma2: float | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the engine's settings (lr, epochs, ...) first
         problems = []
         if self.sampler not in SAMPLERS:
             problems.append(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")

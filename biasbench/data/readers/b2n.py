@@ -4,6 +4,12 @@ Split files list ``<video> <label>`` with labels local to their half (base 0..B-
 0..N-1), each read against that half's class list (``labels/<prefix>_{base,novel}_labels.csv``).
 When the full label map is present too, the halves are checked to be disjoint and to cover it.
 :func:`most_frequent_half` and :func:`sample_shots` rebuild such splits deterministically.
+
+Where paths carry the class (UCF101 and HMDB51 file names, class folders) it is checked against
+the class list. ViFi-CLIP's HMDB51 lists disagree with their own class lists ("sword" /
+"sword exercise" swap in the base half, "kick" / "kick ball" in the novel half), so a reader
+can keep the names as shipped (``label_names="official"``, the disagreement reported) or
+rename each index to the class its videos are (``"corrected"``, the renames in ``info``).
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from biasbench.data.readers import hmdb51, ucf101
 from biasbench.data.readers.common import (
+    Carried,
+    PathClassCheck,
+    PathClassReader,
     Problems,
+    VideoLocator,
+    class_key,
     finish,
     first_dir,
     gather,
@@ -30,9 +41,9 @@ from biasbench.data.readers.common import (
     seeded_rng,
     split_camel,
 )
-from biasbench.data.readers.kinetics import parse_list
+from biasbench.data.readers.kinetics import Entry, parse_list
 from biasbench.data.videoset import VideoRecord, VideoSet
-from biasbench.errors import ConfigError
+from biasbench.errors import AnnotationError, ConfigError
 
 LAYOUT = """\
 <root>/                                           the ViFi-CLIP repository layout
@@ -46,6 +57,8 @@ LAYOUT = """\
 """
 
 Subset = Literal["fewshot", "base_train", "base_val", "novel_val"]
+LabelNames = Literal["corrected", "official"]
+LABEL_NAMES: tuple[str, ...] = ("corrected", "official")
 _SPLIT_FILE = re.compile(r"^(fs_base_s([123])_train|base_train|base_val|novel_val)\.txt$")
 
 
@@ -92,10 +105,12 @@ def read_b2n(
     subset: Subset = "fewshot",
     shot_split: int = 1,
     video_root: Path | None = None,
+    label_names: LabelNames = "official",
     check_files: bool = False,
 ) -> VideoSet:
     """One split file of ``dataset`` (k400/hmdb/ucf/ssv2) from a ViFi-CLIP-layout ``root``;
-    ``shot_split`` picks ``fs_base_s{1,2,3}_train.txt`` for ``subset="fewshot"``."""
+    ``shot_split`` picks ``fs_base_s{1,2,3}_train.txt`` for ``subset="fewshot"``;
+    ``label_names`` as in :func:`read_b2n_file`."""
     root, ds = Path(root), dataset_layout(dataset)
     fname = f"fs_base_s{shot_split}_train" if subset == "fewshot" else subset
     split_file = root / "datasets_splits" / "base2novel_splits" / ds.split_dir / f"{fname}.txt"
@@ -112,6 +127,7 @@ def read_b2n(
         video_root=video_root or root,
         other_half=other if other.exists() else None,
         full_labels=root / "labels" / ds.full_labels,
+        label_names=label_names,
         check_files=check_files,
     )
 
@@ -125,39 +141,32 @@ def read_b2n_file(
     shots: int = 16,
     other_half: Path | None = None,
     full_labels: Path | None = None,
+    label_names: LabelNames = "official",
     check_files: bool = False,
 ) -> VideoSet:
     """Read one split file against its half's class list; few-shot files must hold ``shots``
-    videos of every class."""
+    videos of every class. Where file names carry the class (UCF101, HMDB51) they are checked
+    against the class list; ``label_names="corrected"`` renames each index whose videos all
+    name another class of the list to that class (recorded in ``info["renamed_labels"]``)."""
     split_file, ds = Path(split_file), dataset_layout(dataset)
+    if label_names not in LABEL_NAMES:
+        raise ConfigError(f"label_names must be one of {LABEL_NAMES}, not {label_names!r}")
     half = "novel" if "novel" in split_file.name else "base"
-    raw = load_label_map(class_file)
+    official = load_label_map(class_file)
     entries, _ = parse_list(split_file)
     problems = Problems()
-    first = entries[0] if entries else None
-    cls0 = raw[first.label].replace(" ", "_") if first and 0 <= first.label < len(raw) else None
-    loc = locate_videos(Path(video_root), first.rel if first else None, cls0)
-    records = [
-        VideoRecord(
-            Path(e.rel).stem,
-            loc.path(e.rel, raw[e.label].replace(" ", "_") if 0 <= e.label < len(raw) else None),
-            e.label,
-        )
-        for e in entries
-    ]
+    carried = _carried_classes(entries, official, ds, full_labels)
+    raw, renames, check = _class_names(entries, carried, official, label_names)
+    check.report(problems)
+    records, loc = _records(entries, carried, raw, Path(video_root))
     few_shot = split_file.name.startswith("fs_")
     if few_shot:
-        counts = collections.Counter(r.label for r in records)
-        for c in range(len(raw)):
-            if counts[c] != shots:
-                problems.add(f"classes without exactly {shots} shots", f"{raw[c]}: {counts[c]}")
+        _check_shots(records, raw, shots, problems)
     published = ds.halves[half == "novel"]
     if len(raw) != published:
         problems.add(
             f"{half} class lists of another size than published", f"{len(raw)} vs {published}"
         )
-    if ds.name_class is not None:
-        _check_names(records, raw, ds.name_class, problems)
     _check_halves(raw, class_file, other_half, full_labels, problems)
     vs = VideoSet(
         name=f"b2n-{dataset}",
@@ -173,27 +182,88 @@ def read_b2n_file(
             "labels": "local to the half",
             "raw_class_names": raw,
             "videos_dir": loc.describe(),
+            "path_classes": check.summary(),
+            "label_names": label_names,
         },
     )
+    if label_names == "corrected":
+        vs.info["renamed_labels"] = renamed_labels(renames, official, check)
     if few_shot:
         vs.info["shots"] = shots
     return finish(vs, problems, check_files)
 
 
-def _check_names(
-    records: list[VideoRecord],
-    raw: list[str],
-    name_class: Callable[[str, list[str]], str | None],
-    problems: Problems,
+def _carried_classes(
+    entries: list[Entry], names: list[str], ds: B2NDataset, full_labels: Path | None
+) -> list[Carried | None]:
+    """The class each entry's path carries (class folder or file name), read against the
+    half's names plus the full label map's, so a class of the other half is recognised too."""
+    vocabulary = list(names)
+    if full_labels is not None and Path(full_labels).exists():
+        mine = {class_key(n) for n in names}
+        vocabulary += [n for n in load_label_map(full_labels) if class_key(n) not in mine]
+    read = PathClassReader(vocabulary, (ds.name_class,) if ds.name_class else ())
+    return [read(e.rel) for e in entries]
+
+
+def _class_names(
+    entries: list[Entry],
+    carried: list[Carried | None],
+    official: list[str],
+    label_names: LabelNames,
+) -> tuple[list[str], dict[int, str], PathClassCheck]:
+    """The half's class names — as shipped, or each index renamed to the class its videos'
+    paths all carry — with the renames and the evidence, checked against the names used."""
+    check = PathClassCheck(official)
+    for e, c in zip(entries, carried, strict=True):
+        check.add(e.label, c, e.line.where())
+    renames = check.repair() if label_names == "corrected" else {}
+    return [renames.get(i, n) for i, n in enumerate(official)], renames, check.renamed(renames)
+
+
+def _check_shots(
+    records: list[VideoRecord], names: list[str], shots: int, problems: Problems
 ) -> None:
-    """UCF101 and HMDB51 file names carry their class: it must be the label's class name."""
-    for r in records:
-        named = name_class(r.video_id, raw)
-        if named is not None and 0 <= r.label < len(raw) and named != raw[r.label]:
-            problems.add(
-                "videos whose file name names another class than their label",
-                f"{r.video_id} is labelled {raw[r.label]!r}",
-            )
+    """A few-shot file must hold exactly ``shots`` videos of every class."""
+    counts = collections.Counter(r.label for r in records)
+    for c in range(len(names)):
+        if counts[c] != shots:
+            problems.add(f"classes without exactly {shots} shots", f"{names[c]}: {counts[c]}")
+
+
+def _records(
+    entries: list[Entry], carried: list[Carried | None], raw: list[str], video_root: Path
+) -> tuple[list[VideoRecord], VideoLocator]:
+    """Records at ``<video_root>/[<class folder>/]<entry>``; the class folder is the class the
+    path carries, else the label's name (probed on the first entry, as the layout decides)."""
+
+    def folder(i: int) -> str | None:
+        e, c = entries[i], carried[i]
+        name = c.name if c else raw[e.label] if 0 <= e.label < len(raw) else None
+        return name.replace(" ", "_") if name else None
+
+    loc = locate_videos(
+        video_root, entries[0].rel if entries else None, folder(0) if entries else None
+    )
+    records = [
+        VideoRecord(Path(e.rel).stem, loc.path(e.rel, folder(i)), e.label)
+        for i, e in enumerate(entries)
+    ]
+    return records, loc
+
+
+def renamed_labels(
+    renames: dict[int, str], official: list[str], check: PathClassCheck
+) -> dict[str, dict[str, Any]]:
+    """``{index: {official, corrected, videos}}`` for the info record of a corrected list."""
+    return {
+        str(i): {
+            "official": official[i],
+            "corrected": name,
+            "videos": sum(check.carried.get(i, {}).values()),
+        }
+        for i, name in sorted(renames.items())
+    }
 
 
 def _check_halves(
@@ -267,10 +337,12 @@ def sample_shots(
 
 
 def inspect(paths: list[Path]) -> list[VideoSet]:
-    """Every ViFi-CLIP base-to-novel split file found among ``paths``, with its class list."""
+    """Every ViFi-CLIP base-to-novel split file found among ``paths``, with its class lists:
+    those among ``paths``, else those in a ``labels/`` folder above the split file (ViFi-CLIP
+    keeps ``<root>/labels`` beside ``<root>/datasets_splits``)."""
     paths = [Path(p) for p in paths]
     splits = gather(paths, lambda p: bool(_SPLIT_FILE.match(p.name)))
-    csvs = {p.name: p for p in gather(paths, lambda p: p.suffix == ".csv")}
+    given = {p.name: p for p in gather(paths, lambda p: p.suffix == ".csv")}
     root = first_dir(paths) or Path(".")
     sets = []
     for f in splits:
@@ -280,19 +352,73 @@ def inspect(paths: list[Path]) -> list[VideoSet]:
         ds = DATASETS[key]
         half = "novel" if f.name.startswith("novel") else "base"
         other = "base" if half == "novel" else "novel"
-        class_file = csvs.get(f"{ds.prefix}_{half}_labels.csv")
-        require(f"b2n-{key}", root, LAYOUT, {f"{ds.prefix}_{half}_labels.csv": class_file})
-        assert class_file is not None
+        csvs = class_lists(f, ds, given)
+        mine = ds.class_file(Path(), half).name
+        if mine not in csvs:
+            raise missing_class_list(f, mine)
         sets.append(
             read_b2n_file(
                 f,
-                class_file,
+                csvs[mine],
                 dataset=key,
                 video_root=root,
-                other_half=csvs.get(f"{ds.prefix}_{other}_labels.csv"),
+                other_half=csvs.get(ds.class_file(Path(), other).name),
                 full_labels=csvs.get(ds.full_labels),
             )
         )
     if not sets:
-        require("b2n", root, LAYOUT, {"<ds>_splits/<split>.txt": None})
+        no_split_files(paths, root)
     return sets
+
+
+def labels_folders(split_file: Path, levels: int = 4) -> list[Path]:
+    """``labels/`` folders beside the split file's folder and its parents, nearest first."""
+    return [d / "labels" for d in Path(split_file).parents[:levels] if (d / "labels").is_dir()]
+
+
+def class_lists(split_file: Path, ds: B2NDataset, given: dict[str, Path]) -> dict[str, Path]:
+    """``{file name: path}`` of the half class lists and full map that ``split_file`` needs:
+    the ones given, completed from the nearest ``labels/`` folder that has them."""
+    wanted = [ds.class_file(Path(), h).name for h in ("base", "novel")] + [ds.full_labels]
+    found = {n: given[n] for n in wanted if n in given}
+    for folder in labels_folders(split_file):
+        for n in wanted:
+            if n not in found and (folder / n).is_file():
+                found[n] = folder / n
+    return found
+
+
+def expected_labels_folder(split_file: Path) -> Path:
+    """Where ViFi-CLIP keeps ``labels/`` for this split file: ``<root>/labels`` beside
+    ``<root>/datasets_splits``; without that layout, beside the split file's folder."""
+    split_file = Path(split_file).absolute()
+    for d in split_file.parents:
+        if d.name == "datasets_splits":
+            return d.parent / "labels"
+    return split_file.parent.parent / "labels"
+
+
+def missing_class_list(split_file: Path, name: str) -> AnnotationError:
+    """The one-line error for a split file whose half class list was neither given nor found:
+    it names the folder to add (or, when that folder lacks the file, says so)."""
+    expected = expected_labels_folder(split_file)
+    if expected.is_dir():
+        fix = f"{expected} lacks it: add the folder that holds {name} to the paths"
+    else:
+        fix = f"add {expected} (ViFi-CLIP's labels folder) to the paths"
+    return AnnotationError(split_file, None, f"needs the class list {name}: {fix}")
+
+
+def no_split_files(paths: list[Path], root: Path) -> None:
+    """Raise for paths holding no base-to-novel split file; point a ViFi-CLIP few-shot /
+    zero-shot folder (``datasets_splits/<ds>_splits``) to its base-to-novel sibling."""
+    for p in paths:
+        sibling = p.parent / "base2novel_splits" / p.name
+        if p.is_dir() and p.parent.name == "datasets_splits" and sibling.is_dir():
+            raise AnnotationError(
+                p,
+                None,
+                "holds no base-to-novel split files (fs_base_s{1,2,3}_train.txt, base_val.txt, "
+                f"novel_val.txt); ViFi-CLIP keeps them in {sibling}: pass that folder instead",
+            )
+    require("b2n", root, LAYOUT, {"<ds>_splits/<split>.txt": None})

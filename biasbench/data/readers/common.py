@@ -8,16 +8,18 @@ non-fatal problems of a split (unknown class, list vs label map disagreement, ..
 
 from __future__ import annotations
 
+import collections
 import csv
 import json
 import os
 import random
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from biasbench.data.annotations import read_annotation
 from biasbench.data.videoset import VideoRecord, VideoSet
 from biasbench.errors import AnnotationError, MissingDatasetError
 
@@ -42,7 +44,7 @@ class Line:
 def read_lines(path: Path) -> list[Line]:
     """Read a text annotation file as numbered lines; CRLF, CR, BOM and trailing spaces go."""
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        text = read_annotation(path).decode("utf-8-sig")
     except FileNotFoundError:
         raise AnnotationError(path, None, "file not found") from None
     except UnicodeDecodeError as e:
@@ -74,7 +76,7 @@ def split_path_label(line: Line, sep: str | None = None) -> tuple[str, int]:
 def read_json(path: Path) -> Any:
     """Load a JSON file; a syntax error becomes an :class:`AnnotationError` at its line."""
     try:
-        return json.loads(Path(path).read_bytes().decode("utf-8-sig"))
+        return json.loads(read_annotation(path).decode("utf-8-sig"))
     except FileNotFoundError:
         raise AnnotationError(path, None, "file not found") from None
     except json.JSONDecodeError as e:
@@ -183,14 +185,18 @@ class Problems:
         self._kinds: dict[str, tuple[int, str]] = {}
 
     def add(self, kind: str, example: str) -> None:
-        n, first = self._kinds.get(kind, (0, example))
-        self._kinds[kind] = (n + 1, first)
+        n, detail = self._kinds.get(kind, (0, f"first: {example}"))
+        self._kinds[kind] = (n + 1, detail)
+
+    def add_total(self, kind: str, n: int, detail: str) -> None:
+        """A kind counted by the caller: ``"<n> <kind> (<detail>)"``."""
+        self._kinds[kind] = (n, detail)
 
     def __len__(self) -> int:
         return sum(n for n, _ in self._kinds.values())
 
     def lines(self) -> list[str]:
-        return [f"{n} {kind} (first: {first})" for kind, (n, first) in self._kinds.items()]
+        return [f"{n} {kind} ({detail})" for kind, (n, detail) in self._kinds.items()]
 
 
 def finish(vs: VideoSet, problems: Problems, check_files: bool) -> VideoSet:
@@ -205,6 +211,156 @@ def require(dataset: str, root: Path, layout: str, files: dict[str, Path | None]
     missing = [name for name, p in files.items() if p is None or not Path(p).exists()]
     if missing:
         raise MissingDatasetError(dataset, root, layout, missing)
+
+
+# -- the class a video's path carries --------------------------------------------------------
+
+NameRule = Callable[[str, list[str]], "str | None"]
+"""A dataset's file-naming convention: ``(file stem, class names) -> the class it names``."""
+
+MAX_LISTED = 8  # disagreeing labels spelled out in one problem line
+
+
+def class_key(name: str) -> str:
+    """Spelling-free class key, so ``kick_ball`` = ``kick ball`` and ``HandstandPushups`` =
+    ``Handstand Pushups``: lower case, spaces and underscores dropped."""
+    return re.sub(r"[\s_]+", "", name.lower())
+
+
+@dataclass(frozen=True)
+class Carried:
+    """The class one list entry's path names, and whether a folder or the file name did."""
+
+    name: str  # in the vocabulary's spelling when the vocabulary has it
+    source: str  # "class folder" | "file name"
+
+
+class PathClassReader:
+    """Reads the class a list path carries: its class folder (``<split>/<class>/<file>``, or
+    ``<class>/<file>`` when the folder is a class of ``vocabulary``), else the first naming
+    ``rules`` that recognises the file name. Build once per list: it indexes the vocabulary."""
+
+    def __init__(self, vocabulary: Sequence[str], rules: Sequence[NameRule] = ()) -> None:
+        self.vocabulary = list(vocabulary)
+        self.rules = tuple(rules)
+        self._spelled = {class_key(n): n for n in self.vocabulary}
+
+    def __call__(self, rel: str) -> Carried | None:
+        parts = rel.replace("\\", "/").split("/")
+        if len(parts) >= 3 or (len(parts) == 2 and class_key(parts[0]) in self._spelled):
+            return Carried(self._spelled.get(class_key(parts[-2]), parts[-2]), "class folder")
+        stem = Path(parts[-1]).stem
+        for rule in self.rules:
+            if (named := rule(stem, self.vocabulary)) is not None:
+                return Carried(self._spelled.get(class_key(named), named), "file name")
+        return None
+
+
+@dataclass
+class PathClassCheck:
+    """Per label of a label map, how many videos' paths name which class: the evidence for
+    reporting a label map whose names disagree with its own lists, and for repairing it."""
+
+    class_names: list[str]
+    carried: dict[int, collections.Counter[str]] = field(default_factory=dict)
+    sources: set[str] = field(default_factory=set)
+    first: dict[tuple[int, str], tuple[int, str]] = field(default_factory=dict)
+
+    def add(self, label: int, found: Carried | None, where: str) -> None:
+        """Count one entry; labels outside the map are left to the range check."""
+        if found is None or not 0 <= label < len(self.class_names):
+            return
+        self.carried.setdefault(label, collections.Counter())[found.name] += 1
+        self.sources.add(found.source)
+        self.first.setdefault((label, found.name), (len(self.first), where))
+
+    def renamed(self, renames: dict[int, str]) -> PathClassCheck:
+        """The same evidence against the label map with ``renames`` applied."""
+        names = [renames.get(i, n) for i, n in enumerate(self.class_names)]
+        return replace(self, class_names=names)
+
+    def agrees(self, label: int, name: str) -> bool:
+        return class_key(name) == class_key(self.class_names[label])
+
+    def disagreements(self) -> dict[tuple[int, str], int]:
+        """``{(label, class its paths name): videos}`` for every name that is not the label's."""
+        return {
+            (label, name): n
+            for label, counts in sorted(self.carried.items())
+            for name, n in sorted(counts.items())
+            if not self.agrees(label, name)
+        }
+
+    def checked(self) -> int:
+        return sum(sum(c.values()) for c in self.carried.values())
+
+    def report(self, problems: Problems) -> None:
+        """One problem line: how many videos, and which labels with which names and counts."""
+        wrong = self.disagreements()
+        if not wrong:
+            return
+        pairs = [f"{i} {self.class_names[i]!r}: {n} name {c!r}" for (i, c), n in wrong.items()]
+        shown = "; ".join(pairs[:MAX_LISTED])
+        if len(pairs) > MAX_LISTED:
+            shown += f"; and {len(pairs) - MAX_LISTED} more"
+        labels = len({i for i, _ in wrong})
+        first = min(self.first[pair] for pair in wrong)[1]
+        problems.add_total(
+            f"videos whose {self.source()} names another class than the label map gives "
+            f"their label",
+            sum(wrong.values()),
+            f"{labels} labels: {shown}; first: {first}",
+        )
+
+    def source(self) -> str:
+        return next(iter(self.sources)) if len(self.sources) == 1 else "path"
+
+    def repair(self) -> dict[int, str]:
+        """``{label: corrected name}``: each label whose videos' paths all name one other class
+        of the map is renamed to it, unless that would give two labels one name."""
+        renames = {
+            label: next(iter(c))
+            for label, c in self.carried.items()
+            if len(c) == 1 and not self.agrees(label, next(iter(c)))
+        }
+        known = {class_key(n) for n in self.class_names}
+        renames = {i: n for i, n in renames.items() if class_key(n) in known}
+        while clash := self._clashes(renames):
+            renames = {i: n for i, n in renames.items() if i not in clash}
+        return renames
+
+    def _clashes(self, renames: dict[int, str]) -> set[int]:
+        """Renamed labels whose new name another label also has after the renames."""
+        names = [class_key(renames.get(i, n)) for i, n in enumerate(self.class_names)]
+        count = collections.Counter(names)
+        return {i for i in renames if count[names[i]] > 1}
+
+    def summary(self) -> dict[str, Any]:
+        """For ``info``: how many videos carried a class and how many disagree."""
+        return {
+            "source": self.source() if self.sources else None,
+            "videos_checked": self.checked(),
+            "videos_disagreeing": sum(self.disagreements().values()),
+        }
+
+
+def check_path_classes(
+    entries: Iterable[tuple[str, int, str]],
+    class_names: list[str],
+    problems: Problems,
+    rules: Sequence[NameRule] = (),
+    vocabulary: Sequence[str] | None = None,
+) -> PathClassCheck:
+    """Cross-check ``(path, label, where)`` entries whose path carries a class (folder or
+    file name, see :class:`PathClassReader`) against the label map's name for their label,
+    and report the disagreements in ``problems``. Paths are read against ``vocabulary``
+    (default: the label map), so a class outside the map can be recognised too."""
+    read = PathClassReader(vocabulary if vocabulary is not None else class_names, rules)
+    check = PathClassCheck(list(class_names))
+    for rel, label, where in entries:
+        check.add(label, read(rel), where)
+    check.report(problems)
+    return check
 
 
 # -- where the videos are --------------------------------------------------------------------

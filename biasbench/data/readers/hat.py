@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from biasbench.data.annotations import read_annotation
 from biasbench.data.readers.common import (
     Problems,
     finish,
@@ -61,7 +62,7 @@ def load_pairs(path: Path) -> dict[str, Pair]:
         data = read_json(path)
     else:
         try:
-            data = _PlainUnpickler(io.BytesIO(path.read_bytes())).load()
+            data = _PlainUnpickler(io.BytesIO(read_annotation(path))).load()
         except FileNotFoundError:
             raise AnnotationError(path, None, "file not found") from None
         except Exception as e:  # a broken or hostile pickle: any failure means "not a pair file"

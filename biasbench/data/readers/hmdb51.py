@@ -17,6 +17,7 @@ from typing import Literal
 
 from biasbench.data.readers.common import (
     Problems,
+    check_path_classes,
     finish,
     first_dir,
     gather,
@@ -135,6 +136,7 @@ def read_hmdb51_files(
     tags: collections.Counter[int] = collections.Counter()
     locator = None
     records = []
+    named: list[tuple[str, int, str]] = []  # (file name, label, where) for the name check
     for folder, path in sorted(files.items()):
         label = index.get(norm_name(folder))
         for line in read_lines(path):
@@ -147,13 +149,13 @@ def read_hmdb51_files(
             tags[tag] += 1
             if tag not in keep or label is None:
                 continue
-            stem = Path(parts[0]).stem
-            named = name_class(stem, list(files))
-            if named is not None and named != folder:
-                problems.add("videos whose file name names another class", line.where())
+            named.append((parts[0], label, line.where()))
             rel = f"{folder}/{parts[0]}"
             locator = locator or locate_videos(Path(root), rel)
-            records.append(VideoRecord(stem, locator.path(rel), label))
+            records.append(VideoRecord(Path(parts[0]).stem, locator.path(rel), label))
+    # the label comes from the split file's class: the file name must name the same class
+    vocabulary = class_names + [f.replace("_", " ") for f in files if norm_name(f) not in index]
+    check = check_path_classes(named, class_names, problems, (name_class,), vocabulary)
     vs = VideoSet(
         name="hmdb51",
         split=split,
@@ -167,6 +169,7 @@ def read_hmdb51_files(
             "tag_counts": {str(t): tags[t] for t in (0, 1, 2)},
             "class_order": order,
             "videos_dir": (locator or locate_videos(Path(root))).describe(),
+            "path_classes": check.summary(),
         },
     )
     if split == "full":

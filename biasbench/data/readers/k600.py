@@ -28,7 +28,7 @@ from biasbench.data.readers.common import (
 )
 from biasbench.data.readers.kinetics import (
     STYLES,
-    check_class_dirs,
+    check_entry_classes,
     entries_to_records,
     is_video_list,
     parse_list,
@@ -108,7 +108,7 @@ def read_k600(
             if norm_name(n) in k400:
                 problems.add("split classes that are K400 classes", n)
     entries, sep = parse_list(list_file)
-    check_class_dirs(entries, class_names, problems)
+    check = check_entry_classes(entries, class_names, problems)
     records, videos_dir = entries_to_records(entries, root)
     sources = video_sources(entries)
     kind = "K600 val only" if set(sources) == {"val"} else "mixed list (" + "/".join(sources) + ")"
@@ -126,6 +126,7 @@ def read_k600(
             "style": STYLES[sep],
             "class_file": str(class_file),
             "videos_dir": videos_dir,
+            "path_classes": check.summary(),
         },
     )
     return finish(vs, problems, check_files)

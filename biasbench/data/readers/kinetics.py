@@ -2,8 +2,9 @@
 
 Two list styles exist and are detected per file: csv ``val/<class_dir>/<ytid>.mp4,<id>``
 (Open-VCLIP) and txt ``val/<ytid>_<start6>_<end6>.mp4 <id>`` (ViFi-CLIP, X-CLIP). The label
-map is csv ``id,name`` with a header (or any map :func:`load_label_map` reads); a csv list's
-class folder is checked against the label map's name for its id.
+map is csv ``id,name`` with a header (or any map :func:`load_label_map` reads). Where an entry's
+path carries its class (a csv list's class folder, or an HMDB51 / UCF101 file name in the
+ViFi-CLIP lists that reuse this format) it is checked against the label map's name for its id.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import collections
 from dataclasses import dataclass
 from pathlib import Path
 
+from biasbench.data.readers import hmdb51, ucf101
 from biasbench.data.readers.common import (
     VIDEO_EXTENSIONS,
     Line,
+    NameRule,
+    PathClassCheck,
     Problems,
+    check_path_classes,
     finish,
     first_dir,
     gather,
     load_label_map,
     locate_videos,
-    norm_name,
     read_lines,
     require,
     split_path_label,
@@ -45,6 +49,8 @@ STYLES = {
 NAMES = {400: "k400", 600: "k600"}
 LIST_DIRS = (".", "lists", "annotations")
 LABEL_FILES = ("labels.csv", "kinetics_400_labels.csv", "kinetics_600_labels.csv")
+# file names that carry their class (ViFi-CLIP ships HMDB51 and UCF101 lists in this format)
+NAME_RULES: tuple[NameRule, ...] = (hmdb51.name_class, ucf101.name_class)
 
 
 @dataclass(frozen=True)
@@ -71,18 +77,14 @@ def parse_list(path: Path) -> tuple[list[Entry], str]:
     return entries, sep
 
 
-def check_class_dirs(entries: list[Entry], class_names: list[str], problems: Problems) -> None:
-    """For ``<split>/<class_dir>/<file>`` entries: the folder must name the label's class."""
-    for e in entries:
-        parts = e.rel.split("/")
-        if len(parts) < 3 or not 0 <= e.label < len(class_names):
-            continue
-        if norm_name(parts[-2]) != norm_name(class_names[e.label]):
-            problems.add(
-                "entries whose class folder disagrees with the label map",
-                f"{e.line.where()} folder {parts[-2]!r} but id {e.label} is "
-                f"{class_names[e.label]!r}",
-            )
+def check_entry_classes(
+    entries: list[Entry], class_names: list[str], problems: Problems
+) -> PathClassCheck:
+    """Where an entry's path carries its class (class folder ``<split>/<class_dir>/<file>``, or
+    an HMDB51 / UCF101 file name in lists that reuse this format), it must be the label's
+    class in the label map; disagreements name the labels and count the videos."""
+    rows = ((e.rel, e.label, e.line.where()) for e in entries)
+    return check_path_classes(rows, class_names, problems, NAME_RULES)
 
 
 def entries_to_records(entries: list[Entry], root: Path) -> tuple[list[VideoRecord], str]:
@@ -137,7 +139,7 @@ def read_kinetics_list(
     class_names = load_label_map(label_file)
     entries, sep = parse_list(list_file)
     problems = Problems()
-    check_class_dirs(entries, class_names, problems)
+    check = check_entry_classes(entries, class_names, problems)
     records, videos_dir = entries_to_records(entries, root)
     sources = video_sources(entries)
     vs = VideoSet(
@@ -153,6 +155,7 @@ def read_kinetics_list(
             "style": STYLES[sep],
             "video_sources": sources,
             "videos_dir": videos_dir,
+            "path_classes": check.summary(),
         },
     )
     return finish(vs, problems, check_files)

@@ -5,7 +5,8 @@ List lines are ``<frame_dir> <num_frames> <label>``; a frame folder is ``<video>
 (K400), numbered from 1. Each record keeps the source video id and ``k`` in ``meta`` so SCUBA
 and SCUFO predictions can be paired by video. One list file per background family
 (Places365, VQGAN-CLIP, sinusoidal stripes). SCUBA ships no class names: the caller gives the
-label map of the dataset the list was made from.
+label map of the dataset the list was made from, and where the source video names carry their
+class (UCF101, HMDB51) they are checked against it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from biasbench.data.readers.common import (
     Line,
     Problems,
+    check_path_classes,
     finish,
     first_dir,
     gather,
@@ -24,6 +26,7 @@ from biasbench.data.readers.common import (
     read_lines,
     require,
 )
+from biasbench.data.readers.kinetics import NAME_RULES
 from biasbench.data.videoset import VideoRecord, VideoSet
 from biasbench.errors import ConfigError
 
@@ -102,6 +105,7 @@ def read_scuba(
     variant = variant or variant_of(list_file)
     problems = Problems()
     records = []
+    named: list[tuple[str, int, str]] = []  # (source video, label, where) for the name check
     for line in lines:
         frame_dir, n, label = parse_line(line)
         video, k = split_folder(line, frame_dir)
@@ -109,6 +113,7 @@ def read_scuba(
             problems.add("folders with no frames", line.where())
         meta = {"source_video": video, "background": k, "variant": variant}
         records.append(VideoRecord(Path(frame_dir).name, root / frame_dir, label, n, meta))
+        named.append((video, label, line.where()))
     if frame_template:
         how = "given"
     elif records:
@@ -120,6 +125,8 @@ def read_scuba(
         k = max((r.label for r in records), default=-1) + 1
         class_names = [f"class {i}" for i in range(k)]
         names_from = "numbered placeholders: no label map given"
+    else:  # UCF101 / HMDB51 source video names carry their class: check the caller's map
+        check_path_classes(named, list(class_names), problems, NAME_RULES)
     vs = VideoSet(
         name=name,
         split=variant or list_file.stem,
@@ -160,7 +167,7 @@ def read_scuba_variant(
 ) -> VideoSet:
     """The list of one background family found under ``root`` (its name or folder names it)."""
     root, key = Path(root), canonical_variant(variant)
-    found = [p for p in gather([root], _is_scuba_list, max_depth=3) if variant_of(p) == key]
+    found = find_variant_lists(root).get(key, [])
     require(name, root, LAYOUT, {f"<list>.txt naming {key}": found[0] if found else None})
     if len(found) > 1:
         raise ConfigError(f"several {key} lists under {root}: {', '.join(map(str, found))}")
@@ -172,6 +179,15 @@ def read_scuba_variant(
         name=name,
         check_files=check_files,
     )
+
+
+def find_variant_lists(root: Path, max_depth: int = 3) -> dict[str | None, list[Path]]:
+    """Every SCUBA list under ``root`` by the background family its name or folders name
+    (canonical key; ``None``: lists that name none)."""
+    found: dict[str | None, list[Path]] = {}
+    for p in sorted(gather([Path(root)], _is_scuba_list, max_depth=max_depth)):
+        found.setdefault(variant_of(p), []).append(p)
+    return found
 
 
 def _is_scuba_list(p: Path) -> bool:

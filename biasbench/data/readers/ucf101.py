@@ -16,6 +16,7 @@ from biasbench.data.readers.common import (
     Line,
     Problems,
     VideoLocator,
+    check_path_classes,
     finish,
     first_dir,
     gather,
@@ -112,7 +113,11 @@ def read_ucf101_lists(
     problems = Problems()
     lines = [line for path in lists for line in read_lines(path)]
     locator = locate_videos(Path(root), _entry(lines[0])[0] if lines else None)
-    records = [r for line in lines if (r := _record(line, raw, index, locator, problems))]
+    kept = [(line, r) for line in lines if (r := _record(line, raw, index, locator, problems))]
+    records = [r for _, r in kept]
+    # the label comes from the class folder: the file name must name the same class
+    named = ((r.path.name, r.label, line.where()) for line, r in kept)
+    check = check_path_classes(named, raw, problems, (name_class,))
     vs = VideoSet(
         name="ucf101",
         split=split,
@@ -126,6 +131,7 @@ def read_ucf101_lists(
             "videos_dir": locator.describe(),
             "raw_class_names": raw,
             "label_source": "class folder looked up in classInd.txt (1-based -> 0-based)",
+            "path_classes": check.summary(),
         },
     )
     if split == "full":
@@ -162,9 +168,6 @@ def _record(
     if label is None:
         problems.add("entries whose class folder is not in classInd (skipped)", line.where())
         return None
-    named = name_class(stem, raw)
-    if named is not None and named != folder:
-        problems.add("file names naming another class than their folder", line.where())
     return VideoRecord(stem, loc.path(rel), label)
 
 

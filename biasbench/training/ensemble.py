@@ -14,15 +14,12 @@ loop applies them after the recipe's own ``finalize`` (:func:`apply_clip_ensembl
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from biasbench.baselines.clip import ClipLearner, ClipSettings
-from biasbench.models.backbone import BackboneSpec
 from biasbench.models.learner import Learner
 from biasbench.training.checkpoint import load_trainable_state
 
@@ -57,20 +54,7 @@ def reference_clip(learner: Learner, initial_state: Mapping[str, torch.Tensor]) 
     learner's CLIP weights before training; for other learners, a frozen copy of the learner
     at its initial weights.
     """
-    if isinstance(learner, ClipLearner):
-        spec = learner.spec or BackboneSpec()
-        ref: Learner = ClipLearner(
-            BackboneSpec(spec.arch, None), ClipSettings(num_frames=learner.data_config.num_frames)
-        )
-        state = dict(learner.clip.state_dict())
-        state.update(
-            {n[len("clip.") :]: v for n, v in initial_state.items() if n.startswith("clip.")}
-        )
-        ref.clip.load_state_dict(state)
-        ref.spec = learner.spec
-    else:
-        ref = copy.deepcopy(learner)
-        load_trainable_state(ref, initial_state)
+    ref = learner.frozen_reference(initial_state)
     ref.requires_grad_(False)
     ref.eval()
     device = next(learner.parameters()).device

@@ -34,6 +34,7 @@ class DummyLearner(Learner):
 
     Settings = DummySettings
     starts_at_clip = False
+    uses_backbone = False
 
     def __init__(self, spec=None, settings: DummySettings | None = None):
         s = settings or DummySettings()

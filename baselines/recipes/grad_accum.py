@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from biasbench.baselines.plain import Plain, PlainSettings
+from biasbench.baselines.recipes.plain import Plain, PlainSettings
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,9 @@ import torch.nn.functional as F
 from open_clip.transformer import Attention, CustomResidualAttentionBlock, ResidualAttentionBlock
 from torch import nn
 
-from biasbench.baselines.clip import ClipLearner
-from biasbench.baselines.vclip import FrameCount
-from biasbench.baselines.vit_blocks import (
+from biasbench.baselines.learners.clip import ClipLearner
+from biasbench.baselines.learners.vclip import FrameCount
+from biasbench.baselines.learners.vit_blocks import (
     merge_heads,
     retype_blocks,
     self_attention_tokens,

@@ -35,8 +35,8 @@ from open_clip.transformer import (
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from biasbench.baselines.clip import ClipLearner
-from biasbench.baselines.vit_blocks import (
+from biasbench.baselines.learners.clip import ClipLearner
+from biasbench.baselines.learners.vit_blocks import (
     merge_heads,
     retype_blocks,
     self_attention_tokens,

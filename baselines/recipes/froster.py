@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biasbench.baselines.ensemble import reference_clip
 from biasbench.errors import ConfigError
 from biasbench.models.learner import Learner
 from biasbench.training.averaging import UniformAverage, WeightAverage
 from biasbench.training.data import Batch
+from biasbench.training.ensemble import reference_clip
 from biasbench.training.recipe import AveragedRecipe, StepContext, TrainRun
 from biasbench.training.settings import TrainSettings
 

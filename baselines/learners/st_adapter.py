@@ -36,9 +36,9 @@ import torch
 from open_clip.transformer import CustomResidualAttentionBlock, ResidualAttentionBlock
 from torch import nn
 
-from biasbench.baselines.clip import ClipLearner
-from biasbench.baselines.vclip import FrameCount
-from biasbench.baselines.vit_blocks import retype_blocks, swap_layout
+from biasbench.baselines.learners.clip import ClipLearner
+from biasbench.baselines.learners.vclip import FrameCount
+from biasbench.baselines.learners.vit_blocks import retype_blocks, swap_layout
 from biasbench.errors import ConfigError
 from biasbench.models.backbone import BackboneSpec
 

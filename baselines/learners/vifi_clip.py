@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from biasbench.baselines.clip import ClipLearner
+from biasbench.baselines.learners.clip import ClipLearner
 from biasbench.models.backbone import BackboneSpec
 
 

@@ -21,6 +21,28 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """How a protocol's runs are reported; written into every run record, read by reports.
+
+    ``family`` picks the table layout (``b2n``, ``xd``, ``ooc``, ``closed``, ``hat`` or
+    ``other``); ``dataset`` is the display name of the evaluated dataset (``UCF``,
+    ``HMDB*``, ``World`` for the embedded world); ``metric_order`` is the column order, the
+    first entry being the headline metric (metrics not listed follow, sorted by name).
+    """
+
+    family: str = "other"
+    dataset: str = ""
+    metric_order: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "dataset": self.dataset,
+            "metric_order": list(self.metric_order),
+        }
+
+
+@dataclass(frozen=True)
 class DatasetNeed:
     """A dataset a protocol needs: its name in the data config, reader format, and purpose.
 
@@ -76,7 +98,8 @@ class Protocol:
     name: ClassVar[str]
     summary: ClassVar[str]
     embedded: ClassVar[bool] = False  # True: runs on the embedded synthetic world
-    family: ClassVar[str] = "xd"
+    family: ClassVar[str] = "xd"  # which training defaults methods use: "b2n" or "xd"
+    report: ClassVar[ReportSpec] = ReportSpec()
     default_templates: ClassVar[str] = "openvclip"
     needs: ClassVar[tuple[DatasetNeed, ...]] = ()
 

@@ -7,6 +7,7 @@ the frame logits averaged over frames, as in the public baselines.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -70,6 +71,21 @@ class ClipLearner(Learner):
         for name, p in self.clip.named_parameters():
             if not name.startswith("visual.") and not name.startswith("logit_"):
                 p.requires_grad_(enable)
+
+    def frozen_reference(self, initial_state: Mapping[str, torch.Tensor]) -> Learner:
+        """Plain frame-averaged CLIP (no temporal modelling) with this learner's CLIP weights
+        before training: FROSTER's teacher and the reference of the CLIP ensemble."""
+        spec = self.spec or BackboneSpec()
+        ref = ClipLearner(
+            BackboneSpec(spec.arch, None), ClipSettings(num_frames=self.data_config.num_frames)
+        )
+        state = dict(self.clip.state_dict())
+        state.update(
+            {n[len("clip.") :]: v for n, v in initial_state.items() if n.startswith("clip.")}
+        )
+        ref.clip.load_state_dict(state)
+        ref.spec = self.spec
+        return ref
 
     @property
     def text_trainable(self) -> bool:

@@ -1,0 +1,1 @@
+"""Learner architectures: ``encode_video`` / ``encode_text`` / ``logit_scale`` / ``data_config``."""

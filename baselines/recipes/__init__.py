@@ -1,0 +1,1 @@
+"""Baseline training recipes (methods) on the one training engine (``biasbench.training``)."""

@@ -277,15 +277,20 @@ def _check_duplicates(vs: VideoSet, policy: str) -> None:
 
 
 def locate(vs: VideoSet, video_id: str) -> str:
-    """``file:line`` of the list line naming ``video_id`` (else the set's list files)."""
-    files = [Path(f) for f in _strings(vs.info) if Path(f).is_file()]
+    """``file:line`` of the list lines naming ``video_id`` (else the set's list files).
+
+    Pooled sets prefix ids with their source (``places365/<video>``): the bare name is
+    looked for too.
+    """
+    files = list(dict.fromkeys(Path(f).resolve() for f in _strings(vs.info) if Path(f).is_file()))
+    names = list(dict.fromkeys([video_id, video_id.rpartition("/")[2]]))
     hits = []
     for f in files:
         try:
             lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             continue
-        hits += [f"{f}:{i}" for i, line in enumerate(lines, 1) if video_id in line]
+        hits += [f"{f}:{i}" for i, line in enumerate(lines, 1) if any(n in line for n in names)]
     if hits:
         return ", ".join(hits[:3])
     return ", ".join(str(f) for f in files) or str(vs.root)

@@ -70,7 +70,7 @@ def split_by_source(res: SetResult) -> dict[str, SetResult]:
 
 def ooc_metrics(sets: dict[str, SetResult], prefix: str = "") -> list[Metric]:
     """Metrics of one episode holding sets ``ic``, ``oc`` and optionally ``scufo``; an OC set
-    pooling named sources adds every source's own metrics after the pooled ones."""
+    pooling several named sources adds every source's own metrics after the pooled ones."""
     ic, oc, fo = sets[IC], sets[OC], sets.get(SCUFO)
     out = [
         Metric(f"{prefix}ic_top1", ic.top1(), n=ic.n),
@@ -78,8 +78,10 @@ def ooc_metrics(sets: dict[str, SetResult], prefix: str = "") -> list[Metric]:
         *_oc_metrics(ic, oc, fo, prefix, ""),
     ]
     fo_parts = split_by_source(fo) if fo is not None else {}
-    for source, oc_part in split_by_source(oc).items():
-        out += _oc_metrics(ic, oc_part, fo_parts.get(source), prefix, source)
+    oc_parts = split_by_source(oc)
+    if len(oc_parts) > 1:  # one source alone would repeat the pooled numbers
+        for source, oc_part in oc_parts.items():
+            out += _oc_metrics(ic, oc_part, fo_parts.get(source), prefix, source)
     return out
 
 

@@ -67,6 +67,12 @@ LEARNERS.add(
     "biasbench.baselines.learners.vita_clip:VitaClipLearner",
     "frozen CLIP with video prompts (global, local, summary) and learnable text context (Vita-CLIP)",
 )
+LEARNERS.add(
+    "motion-clip",
+    "biasbench.baselines.learners.motion_clip:MotionClipLearner",
+    "frozen CLIP + a frame-difference motion stream fused through a zero-initialised "
+    "projection (TSN RGB-diff / DiST-style)",
+)
 
 # --- methods ----------------------------------------------------------------------------
 METHODS.add(

@@ -1,28 +1,18 @@
 #!/usr/bin/env bash
-# The embedded-world method comparison of docs/openmede.md ("Embedded-world study").
+# The embedded-world method comparison of docs/openmede.md ("Embedded-world study"): a thin
+# wrapper over the shipped sweep plan `embedded-study` (biasbench/plans/embedded-study.yaml).
 #
-#   benchmarks/embedded_study.sh OUT_DIR [SEEDS] [extra biasbench run options...]
+#   benchmarks/embedded_study.sh [OUT_DIR] [biasbench sweep options, e.g. --jobs 1]
 #
-# Runs frozen CLIP and every compared method on synth-scuba for each seed (default 0 1 2),
-# all at the same number of training videos (the engine's embedded defaults), then prints
-# `biasbench compare` with Open-MeDe's paired significance against each method. Runs resume:
-# rerunning the script skips complete runs.
+# Runs frozen CLIP and every compared method on synth-scuba for seeds 0 1 2, all at the same
+# number of training videos (the engine's embedded defaults); the first seed of trained
+# methods also evaluates after every epoch (epoch curves). Complete runs are skipped and
+# partial ones resume; the sweep writes the report (OUT_DIR/report when OUT_DIR is given),
+# then this prints `biasbench compare` with Open-MeDe's paired significance against each
+# method. Other seeds or methods: copy the plan, edit its grid, `biasbench sweep FILE`.
 set -euo pipefail
-out=${1:?usage: embedded_study.sh OUT_DIR [SEEDS] [options...]}
-seeds=${2:-"0 1 2"}
-shift $(( $# > 1 ? 2 : 1 ))
-methods=${METHODS:-"frozen-clip plain grad-accum open-vclip froster openmede"}
-for seed in $seeds; do
-  for method in $methods; do
-    extra=()
-    # the first seed of trained methods also evaluates after every epoch (epoch curves)
-    if [[ $seed == "${seeds%% *}" && $method != frozen-clip ]]; then
-      extra=(--set method.eval_every=1)
-    fi
-    echo "== $method seed $seed"
-    /usr/bin/time -f "wall %e s, peak RSS %M KiB" \
-      biasbench run --method "$method" --protocol synth-scuba --seed "$seed" --out "$out" \
-      --quiet --set eval.store_embeddings=true "${extra[@]}" "$@" 2>&1 | tail -n 15
-  done
-done
+out=${1:-runs/embedded-study}
+shift $(( $# > 0 ? 1 : 0 ))
+/usr/bin/time -f "sweep wall %e s, peak RSS of the sweep process %M KiB" \
+  biasbench sweep embedded-study --out "$out" "$@"
 biasbench compare --root "$out" --protocol synth-scuba

@@ -25,6 +25,7 @@ KINDS = ("protocols", "methods", "learners", "datasets")
 LAZY_COMMANDS = {
     "compare": "biasbench.reports.commands:compare",
     "report": "biasbench.reports.commands:report",
+    "sweep": "biasbench.sweep.commands:sweep",
 }
 RUN_TABLE = "biasbench.reports.table:metrics_table"
 

@@ -7,6 +7,11 @@ date, seed, device; copies of one run are listed once, with their count). Column
 click. Every string that comes from a run record is HTML-escaped, element ids are generated
 from indices (never from record strings), and a Content-Security-Policy allows no network
 access and only the page's own script (by hash).
+
+Published numbers (:mod:`biasbench.reports.published`), when given, appear on the real
+benchmarks only: as the printed rows of the paper tables (styled apart, ``tr.published``,
+linked to their source), as a "Published numbers" table on each protocol tab that a paper
+printed values for, and as a list of the printed HMs their printed inputs cannot give.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import hashlib
 import html
 import re
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from biasbench import __version__
-from biasbench.reports.paper_tables import COST_TABLE
+from biasbench.reports.paper_tables import COST_TABLE, PaperTable
+from biasbench.reports.published import HMCheck, PublishedRow, protocol_table
 from biasbench.reports.records import Run, RunSet
 from biasbench.reports.table import EMBEDDED_LABEL, Table
 
@@ -93,23 +100,27 @@ def leaderboard_html(
     generated: str | None = None,
     source: str = "",
     title: str = "biasbench leaderboard",
+    published: Sequence[PublishedRow] = (),
 ) -> str:
     """Render the page. ``protocol_tables``: per protocol, its tables (the first one's rows
     are entries and get provenance links); ``paper``: the paper-layout tables by name (names
-    starting ``embedded-`` go to the embedded group); ``figures``: per protocol."""
+    starting ``embedded-`` go to the embedded group); ``figures``: per protocol;
+    ``published``: printed rows (the same given to the paper tables), for the real group."""
     paper, figures = paper or {}, figures or {}
     generated = generated or time.strftime("%Y-%m-%d %H:%M")
     panels: list[_Panel] = []
     for embedded in (False, True):
         protocols = [p for p in runset.protocols if _embedded(runset.for_protocol(p)) == embedded]
         group_paper = {k: t for k, t in paper.items() if k.startswith("embedded-") == embedded}
+        pub = () if embedded else tuple(published)
         if group_paper:
-            panels.append(_summary_panel(len(panels), runset, protocols, group_paper, embedded))
-        for p in protocols:
             panels.append(
-                _protocol_panel(
-                    len(panels), runset, p, protocol_tables.get(p, []), figures.get(p, [])
-                )
+                _summary_panel(len(panels), runset, protocols, group_paper, embedded, pub)
+            )
+        for p in protocols:
+            tables, printed = protocol_tables.get(p, []), _published_on(runset, p, pub)
+            panels.append(
+                _protocol_panel(len(panels), runset, p, tables, figures.get(p, []), printed)
             )
     template = TEMPLATE.read_text(encoding="utf-8")
     script = re.search(r"<script>(.*?)</script>", template, re.S)
@@ -134,6 +145,12 @@ def leaderboard_html(
             "Rows link to the provenance of their runs. Results on the embedded synthetic "
             "world are a laboratory: they are shown apart and are not results on a real "
             "benchmark."
+            + (
+                " Rows marked 'published' are numbers printed in the papers, shown beside "
+                "the runs and never mixed into them."
+                if published
+                else ""
+            )
         ),
     }
     return re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], template)
@@ -173,36 +190,149 @@ def _panel_html(p: _Panel) -> str:
     )
 
 
-def _table_html(table: Table, anchors: dict[str, str] | None = None) -> str:
-    """A sortable table; with ``anchors`` (entry label -> id), rows link to provenance."""
+def _table_html(
+    table: Table, anchors: dict[str, str] | None = None, css_class: str = "sortable"
+) -> str:
+    """A sortable table; with ``anchors`` (entry label -> id), rows link to provenance.
+    Printed (published) rows of a paper table get ``class="published"``."""
     if anchors:
         links = [f"#{anchors[str(r[0])]}" if str(r[0]) in anchors else None for r in table.rows]
         table = replace(table, links=links)
-    return '<div class="scroll">' + table.to_html(css_class="sortable") + "</div>"
+    text = table.to_html(css_class=css_class)
+    if isinstance(table, PaperTable) and table.published:
+        text = _mark_rows(text, table.published, table.flagged())
+    return '<div class="scroll">' + text + "</div>"
+
+
+def _mark_rows(
+    table_html: str, rows: Iterable[int], flagged: Iterable[tuple[int, int]] = ()
+) -> str:
+    """Add ``class="published"`` to the body rows ``rows`` and ``class="flagged"`` to the
+    cells ``flagged`` (``(row, column)``, 0-based). Every cell's text is escaped, so each
+    literal ``<tr>`` between ``<tbody>`` and ``</tbody>`` opens a body row and each ``<td `` a
+    cell."""
+    head, sep, rest = table_html.partition("<tbody>")
+    body, end, tail = rest.partition("</tbody>")
+    first, *bodies = body.split("<tr>")
+    wanted, cells = set(rows), set(flagged)
+    out = []
+    for i, row in enumerate(bodies):
+        tds = row.split("<td ")
+        row = tds[0] + "".join(
+            ('<td class="flagged" ' if (i, j) in cells else "<td ") + td
+            for j, td in enumerate(tds[1:])
+        )
+        out.append("<tr" + (' class="published">' if i in wanted else ">") + row)
+    return head + sep + first + "".join(out) + end + tail
 
 
 def _summary_panel(
-    index: int, runset: RunSet, protocols: list[str], tables: dict[str, Table], embedded: bool
+    index: int,
+    runset: RunSet,
+    protocols: list[str],
+    tables: dict[str, Table],
+    embedded: bool,
+    published: Sequence[PublishedRow] = (),
 ) -> _Panel:
     panel = _Panel(f"panel-{index}", "Paper tables", embedded)
     groups = _by_label([r for p in protocols for r in runset.for_protocol(p)])
     anchors = {label: f"prov-{panel.id}-e{i}" for i, label in enumerate(groups)}
+    shown = _shown_published(tables, published)
+    sources = {row.label: f"pub-{panel.id}-r{i}" for i, row in enumerate(shown)}
     for name, table in tables.items():
         # the training-cost table comes from a benchmark file, not from run records
-        panel.body.append(_table_html(table, None if name == COST_TABLE else anchors))
+        links = None if name == COST_TABLE else {**sources, **anchors}
+        panel.body.append(_table_html(table, links))
     if groups:
         panel.body.append("<h3>Runs behind these tables</h3>")
         panel.body.append(_provenance_table(groups, anchors))
+    if shown:
+        panel.body.append("<h3>Published rows in these tables</h3>")
+        panel.body.append(_flags(shown, protocols))
+        panel.body.append(_sources_table(shown, sources))
     return panel
 
 
+def _shown_published(
+    tables: dict[str, Table], published: Sequence[PublishedRow]
+) -> list[PublishedRow]:
+    """The printed rows that made it into ``tables`` (by label), in ``published`` order."""
+    labels = {
+        str(t.rows[i][0]) for t in tables.values() if isinstance(t, PaperTable) for i in t.published
+    }
+    return [r for r in published if r.label in labels]
+
+
+def _published_on(runset: RunSet, protocol: str, published: Sequence[PublishedRow]) -> list[str]:
+    """A protocol tab's "Published numbers": every printed value on it, and its flags."""
+    table = protocol_table(published, protocol, runset.report(protocol).ordered)
+    if table is None:
+        return []
+    rows = [r for r in published if protocol in r.protocols]  # the table's rows, in order
+    last = len(table.columns) - 1  # the printed-HM column
+    flagged = [(i, last) for i, r in enumerate(rows) if _flagged(r, {protocol})]
+    body = _table_html(table, css_class="sortable published")
+    body = _mark_rows(body, range(len(table.rows)), flagged)
+    return ["<h3>Published numbers</h3>", _flags(rows, [protocol]), body]
+
+
+def _flagged(row: PublishedRow, protocols: set[str]) -> list[HMCheck]:
+    """The flagged printed HMs of ``row`` over any of ``protocols``."""
+    return [h for h in row.hms if not h.ok and any(k and k[0] in protocols for k in h.keys)]
+
+
+def _flags(rows: Sequence[PublishedRow], protocols: Iterable[str]) -> str:
+    """The printed HMs of ``rows`` over any of ``protocols`` that their printed inputs cannot
+    give, each with both values; empty when there are none."""
+    wanted = set(protocols)
+    flagged = [(r, h) for r in rows for h in _flagged(r, wanted)]
+    if not flagged:
+        return ""
+    items = "".join(f"<li>{e(r.label)}: {e(h.verdict())}</li>" for r, h in flagged)
+    return (
+        '<div class="flags"><p>Printed harmonic means that their printed inputs cannot give '
+        f"(rounding allowed for):</p><ul>{items}</ul></div>"
+    )
+
+
+def _sources_table(rows: Sequence[PublishedRow], anchors: dict[str, str]) -> str:
+    """Where each printed row comes from: paper table, caption, biasbench entry, backbone."""
+    head = ["row", "paper table", "what it reports", "biasbench entry", "backbone", "note", "file"]
+    out = ['<div class="scroll"><table class="provenance published-sources">', "<thead><tr>"]
+    out += [f'<th scope="col">{h}</th>' for h in head]
+    out.append("</tr></thead><tbody>")
+    for r in rows:
+        anchor = anchors[r.label]
+        cells = [
+            r.label,
+            r.source.table,
+            r.source.caption,
+            r.maps_to.label if r.maps_to else "–",
+            r.backbone,
+            r.note,
+            f"reports/published/{r.source.file}",
+        ]
+        tds = "".join(f"<td>{e(c)}</td>" for c in cells)
+        out.append(f'<tr id="{anchor}" data-entry="{anchor}" class="published">{tds}</tr>')
+    out.append("</tbody></table></div>")
+    return "\n".join(out)
+
+
 def _protocol_panel(
-    index: int, runset: RunSet, protocol: str, tables: list[Table], figures: list[FigureRef]
+    index: int,
+    runset: RunSet,
+    protocol: str,
+    tables: list[Table],
+    figures: list[FigureRef],
+    printed: list[str] | None = None,
 ) -> _Panel:
+    """A protocol's tab: its tables, the published numbers on it (``printed``, HTML), its
+    figures and the provenance of its runs."""
     panel = _Panel(f"panel-{index}", protocol, _embedded(runset.for_protocol(protocol)))
     groups = runset.entries(protocol)
     anchors = {label: f"prov-{panel.id}-e{i}" for i, label in enumerate(groups)}
     panel.body += [_table_html(t, anchors if i == 0 else None) for i, t in enumerate(tables)]
+    panel.body += printed or []
     panel.body += [f.html() for f in figures]
     panel.body.append("<h3>Provenance</h3>")
     panel.body.append(_provenance_table(groups, anchors))

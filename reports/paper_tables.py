@@ -18,19 +18,29 @@ Every HM is recomputed here with :func:`biasbench.metrics.harmonic_mean` from th
 table shows (never copied from a run's own ``hm`` metric), so a table is self-consistent.
 Real and embedded-world runs never share a table; embedded tables carry the label in their
 title. Methods without a run for a column show an en dash.
+
+Published rows. Given the papers' printed numbers (:mod:`biasbench.reports.published`), a
+real-benchmark table also shows the rows of the paper table printed in its layout, on the
+protocols the user ran: labelled ``<method> — published (<table>)``, placed after the user's
+entry of the method and learner they correspond to (else at the end), never ranked or
+marked, never part of a mean. Their HM is the printed one; where its printed inputs cannot
+give it by rounding, the cell shows both values and a note says ``HM 20.3 printed; 41.9 from
+its inputs``. Embedded-world tables never get published rows.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from biasbench import metrics as M
 from biasbench.errors import BiasbenchError
 from biasbench.reports.families import B2N, CLOSED, HAT, OOC, XD, dataset_rank
+from biasbench.reports.published import PublishedRow, published_label
 from biasbench.reports.records import Run, RunSet, aggregate
 from biasbench.reports.table import EMBEDDED_LABEL, Stat, Table
 
@@ -50,28 +60,70 @@ COST_KEYS = (
 )
 
 
-def paper_tables(runset: RunSet, costs: list[dict[str, Any]] | None = None) -> dict[str, Table]:
+PUBLISHED_NOTE = (
+    "rows marked '— published (<paper table>)': numbers printed in that paper table, shown for "
+    "comparison; never part of a mean, never ranked; their HM is the printed one"
+)
+
+
+class FlaggedHM(str):
+    """A printed HM its printed inputs cannot give, shown with both: ``20.3 (41.9 from its
+    inputs)`` (text, so never ranked; the leaderboard styles it)."""
+
+
+@dataclass
+class PaperTable(Table):
+    """A paper-layout table; ``published``: indices of rows printed in a paper, shown but
+    never ranked or marked (renderers that style rows, the leaderboard, read it)."""
+
+    published: list[int] = field(default_factory=list)
+
+    def marks(self) -> list[list[str]]:
+        """Best / second-best over the user's rows only."""
+        if not self.published:
+            return super().marks()
+        hidden = set(self.published)
+        own = [[None] * len(r) if i in hidden else r for i, r in enumerate(self.rows)]
+        return Table(self.columns, own, digits=self.digits, rank=self.rank).marks()
+
+    def flagged(self) -> list[tuple[int, int]]:
+        """``(row, column)`` of every flagged printed HM."""
+        return [
+            (i, j)
+            for i in self.published
+            for j, cell in enumerate(self.rows[i])
+            if isinstance(cell, FlaggedHM)
+        ]
+
+
+def paper_tables(
+    runset: RunSet,
+    costs: list[dict[str, Any]] | None = None,
+    published: Sequence[PublishedRow] = (),
+) -> dict[str, Table]:
     """Every paper-layout table the runs can fill, keyed by a file-friendly name.
 
-    Embedded-world versions are keyed with an ``embedded-`` prefix.
+    Embedded-world versions are keyed with an ``embedded-`` prefix. ``published``: printed
+    rows to show beside the runs (real-benchmark tables only; see the module docstring).
     """
     out: dict[str, Table] = {}
     for embedded in (False, True):
         prefix = "embedded-" if embedded else ""
         groups = _protocols_by_family(runset, embedded)
+        pub = () if embedded else tuple(published)
         built = {
-            "table1-base-to-novel": base_to_novel_table(runset, groups[B2N]),
-            "table2-cross-dataset": cross_dataset_table(runset, groups[XD]),
+            "table1-base-to-novel": base_to_novel_table(runset, groups[B2N], pub),
+            "table2-cross-dataset": cross_dataset_table(runset, groups[XD], pub),
             "table4-model-agnostic": model_agnostic_table(
-                runset, [p for f in (CLOSED, B2N, XD, OOC) for p in groups[f]]
+                runset, [p for f in (CLOSED, B2N, XD, OOC) for p in groups[f]], pub
             ),
-            "table5-ic-oc": ic_oc_table(runset, groups[CLOSED] + groups[OOC]),
+            "table5-ic-oc": ic_oc_table(runset, groups[CLOSED] + groups[OOC], pub),
         }
         shown = [p for ps in groups.values() for p in ps]
         for name, table in built.items():
             if table is not None:
                 out[prefix + name] = _finish(table, runset, embedded, shown)
-        for ds, table in out_of_context_tables(runset, groups[OOC], groups[HAT]).items():
+        for ds, table in out_of_context_tables(runset, groups[OOC], groups[HAT], pub).items():
             key = f"{prefix}table3-out-of-context-{ds.lower()}"
             out[key] = _finish(table, runset, embedded, shown)
     if costs:
@@ -117,7 +169,77 @@ def _hm(*values: float) -> float:
     return NAN if any(math.isnan(v) for v in values) else M.harmonic_mean(*values)
 
 
-def base_to_novel_table(runset: RunSet, protocols: list[str]) -> Table | None:
+# --- published rows ---------------------------------------------------------------------------
+
+
+def _published_for(
+    published: Sequence[PublishedRow], layout: str, protocols: Iterable[str]
+) -> list[PublishedRow]:
+    """Printed rows of the paper tables of ``layout`` with a value on any of ``protocols``."""
+    wanted = set(protocols)
+    return [r for r in published if r.source.layout == layout and r.protocols & wanted]
+
+
+def _pub_value(row: PublishedRow, protocol: str, metric: str) -> Any:
+    """A printed value as a cell (``Stat`` when a spread is printed; NaN when none is)."""
+    v = row.value(protocol, metric)
+    if v is None:
+        return NAN
+    return v.value if v.std is None else Stat(v.value, v.std)
+
+
+def _pub_hm(row: PublishedRow, keys: Sequence[tuple[str, str]], what: str, notes: list[str]):
+    """The printed HM of ``keys``; when rounding cannot explain it, both values (and a note)."""
+    check = row.hm(*keys)
+    if check is None:
+        return NAN
+    if check.ok:
+        return check.printed
+    notes.append(f"{row.label}, {what}: {check.describe()}")
+    d = check.decimals
+    return FlaggedHM(f"{check.printed:.{d}f} ({check.recomputed:.{d}f} from its inputs)")
+
+
+def _owners(runset: RunSet, protocols: Iterable[str]) -> dict[str, Hashable]:
+    """Entry label -> (method, learner), for placing published rows beside their entry."""
+    return {
+        label: (runs[0].method, runs[0].learner)
+        for p in protocols
+        for label, runs in runset.entries(p).items()
+    }
+
+
+def _entry_key(row: PublishedRow) -> Hashable:
+    return (row.maps_to.method, row.maps_to.learner) if row.maps_to else None
+
+
+def _place(
+    t: PaperTable,
+    owners: dict[str, Hashable],
+    published: list[tuple[Hashable, list[Any]]],
+    notes: list[str],
+) -> None:
+    """Insert printed rows ``(owner key, cells)`` after the last user row with that owner
+    key (else at the end), record their indices and add the notes."""
+    if not published:
+        return
+    after: dict[int, list[list[Any]]] = {}
+    for key, cells in published:
+        mine = [i for i, r in enumerate(t.rows) if key is not None and owners.get(r[0]) == key]
+        after.setdefault(mine[-1] if mine else len(t.rows), []).append(cells)
+    rows: list[list[Any]] = []
+    for i in range(len(t.rows) + 1):
+        rows += t.rows[i : i + 1]
+        for cells in after.get(i, []):
+            t.published.append(len(rows))
+            rows.append(cells)
+    t.rows = rows
+    t.notes += [PUBLISHED_NOTE, *notes]
+
+
+def base_to_novel_table(
+    runset: RunSet, protocols: list[str], published: Sequence[PublishedRow] = ()
+) -> Table | None:
     """Table 1: Base / Novel / HM (top-1 %) per dataset; HM of the Base and Novel shown."""
     if not protocols:
         return None
@@ -125,7 +247,7 @@ def base_to_novel_table(runset: RunSet, protocols: list[str]) -> Table | None:
     for p in protocols:
         columns += ["Base", "Novel", "HM"]
         groups.append((_dataset(runset, p), 3))
-    t = Table(columns, groups=groups, title="Base-to-novel generalization (top-1 %)")
+    t = PaperTable(columns, groups=groups, title="Base-to-novel generalization (top-1 %)")
     for label in _labels(runset, protocols):
         row: list[Any] = [label]
         for p in protocols:
@@ -137,14 +259,25 @@ def base_to_novel_table(runset: RunSet, protocols: list[str]) -> Table | None:
         "HM: harmonic mean of the Base and Novel values shown, recomputed from them; "
         "values are means over seeds"
     )
+    rows, notes = [], []
+    for pub in _published_for(published, "table1-base-to-novel", protocols):
+        row = [pub.label]
+        for p in protocols:
+            keys = ((p, "base_top1"), (p, "novel_top1"))
+            row += [_pub_value(pub, *k) for k in keys]
+            row.append(_pub_hm(pub, keys, f"{_dataset(runset, p)} HM", notes))
+        rows.append((_entry_key(pub), row))
+    _place(t, _owners(runset, protocols), rows, notes)
     return t
 
 
-def cross_dataset_table(runset: RunSet, protocols: list[str]) -> Table | None:
+def cross_dataset_table(
+    runset: RunSet, protocols: list[str], published: Sequence[PublishedRow] = ()
+) -> Table | None:
     """Table 2: top-1 mean ± std per target dataset."""
     if not protocols:
         return None
-    t = Table(["Method", *(_dataset(runset, p) for p in protocols)])
+    t = PaperTable(["Method", *(_dataset(runset, p) for p in protocols)])
     t.title = "Cross-dataset generalization (top-1 %, mean ± std)"
     for label in _labels(runset, protocols):
         row: list[Any] = [label]
@@ -155,6 +288,11 @@ def cross_dataset_table(runset: RunSet, protocols: list[str]) -> Table | None:
         t.rows.append(row)
     t.rank = {i: True for i in range(1, len(t.columns))}
     t.notes.append("std over the evaluation splits of a run, or over runs (seeds) when several")
+    rows = [
+        (_entry_key(pub), [pub.label, *(_pub_value(pub, p, "top1") for p in protocols)])
+        for pub in _published_for(published, "table2-cross-dataset", protocols)
+    ]
+    _place(t, _owners(runset, protocols), rows, [])
     return t
 
 
@@ -177,7 +315,10 @@ def hat_accuracy(runs: list[Run], k: int = 1) -> float:
 
 
 def out_of_context_tables(
-    runset: RunSet, ooc_protocols: list[str], hat_protocols: list[str]
+    runset: RunSet,
+    ooc_protocols: list[str],
+    hat_protocols: list[str],
+    published: Sequence[PublishedRow] = (),
 ) -> dict[str, Table]:
     """Table 3 per dataset: DS (in context), DS-SCUBA ★, DS-HAT ★ (if run), HM; top-1/top-5."""
     hat_by_ds = {_dataset(runset, p): p for p in hat_protocols}
@@ -191,7 +332,7 @@ def out_of_context_tables(
             columns += ["top-1", "top-5"]
             groups.append((name, 2))
         protocols = [p, hat] if hat else [p]
-        t = Table(columns, groups=groups)
+        t = PaperTable(columns, groups=groups)
         t.title = f"Out-of-context generalization on {ds} (top-1 / top-5 %; ★ out of context)"
         for label in _labels(runset, protocols):
             per_k = {}
@@ -209,8 +350,27 @@ def out_of_context_tables(
         t.notes.append(
             f"HM: harmonic mean of the {len(parts)} columns before it, recomputed{hat_note}"
         )
+        _place_ooc(t, runset, published, p, hat)
         out[ds] = t
     return out
+
+
+def _place_ooc(
+    t: PaperTable, runset: RunSet, published: Sequence[PublishedRow], ooc: str, hat: str | None
+) -> None:
+    """Table 3's printed rows: IC, OC (and HAT when the user ran it) top-1 / top-5, HM."""
+    rows, notes = [], []
+    protocols = [ooc, hat] if hat else [ooc]
+    for pub in _published_for(published, "table3-out-of-context", protocols):
+        per_k = {}
+        for k in (1, 5):
+            keys = [(ooc, f"ic_top{k}"), (ooc, f"oc_top{k}")]
+            keys += [(hat, f"hat_top{k}")] if hat else []
+            hm = _pub_hm(pub, keys, f"HM top-{k}", notes)
+            per_k[k] = [*(_pub_value(pub, *key) for key in keys), hm]
+        row = [pub.label, *(v for pair in zip(per_k[1], per_k[5], strict=True) for v in pair)]
+        rows.append((_entry_key(pub), row))
+    _place(t, _owners(runset, protocols), rows, notes)
 
 
 BASELINE_METHOD, HEADLINE_METHOD = "plain", "openmede"
@@ -232,7 +392,9 @@ def headline_value(runs: list[Run], family: str) -> float:
     return _hm(*values) if len(values) > 1 else values[0]
 
 
-def model_agnostic_table(runset: RunSet, protocols: list[str]) -> Table | None:
+def model_agnostic_table(
+    runset: RunSet, protocols: list[str], published: Sequence[PublishedRow] = ()
+) -> Table | None:
     """Table 4: per learner, ``plain`` vs ``+ Open-MeDe`` on each protocol and the gain.
 
     Rows are learners with an entry of both methods on at least one of ``protocols``: the
@@ -250,7 +412,7 @@ def model_agnostic_table(runset: RunSet, protocols: list[str]) -> Table | None:
         family = runset.report(p).family
         columns += ["Plain", "+ Open-MeDe", "Gain"]
         groups.append((f"{_dataset(runset, p)} ({_HEADLINE[family][0]})", 3))
-    t = Table(columns, groups=groups, title="Model-agnostic gains of Open-MeDe (%)")
+    t = PaperTable(columns, groups=groups, title="Model-agnostic gains of Open-MeDe (%)")
     seeds: set[int] = set()
     for learner in sorted({lr for _, lr in cells}):
         row: list[Any] = [learner]
@@ -269,7 +431,39 @@ def model_agnostic_table(runset: RunSet, protocols: list[str]) -> Table | None:
         + ("runs (" + ", ".join(str(n) for n in sorted(seeds)) + " per entry)")
     )
     t.notes += [v for v in found.values() if isinstance(v, str)]
+    _place_model_agnostic(t, runset, published, shown)
     return t
+
+
+def _place_model_agnostic(
+    t: PaperTable, runset: RunSet, published: Sequence[PublishedRow], shown: list[str]
+) -> None:
+    """Table 4's printed rows: per learner of a paper table, its ``plain`` row and its
+    ``openmede`` row as Plain / + Open-MeDe, and their gain."""
+    pairs: dict[tuple[str, str], dict[str, PublishedRow]] = {}
+    for pub in _published_for(published, "table4-model-agnostic", shown):
+        if pub.maps_to and pub.maps_to.method in (BASELINE_METHOD, HEADLINE_METHOD):
+            key = (pub.source.table, pub.maps_to.learner)
+            pairs.setdefault(key, {}).setdefault(pub.maps_to.method, pub)
+    rows = []
+    for (table, learner), both in pairs.items():
+        if len(both) < 2:
+            continue
+        base_row, ours_row = both[BASELINE_METHOD], both[HEADLINE_METHOD]
+        cells: list[Any] = [published_label(base_row.method, table)]
+        for p in shown:
+            family = runset.report(p).family
+            base, ours = (_pub_headline(r, p, family) for r in (base_row, ours_row))
+            gain = ours - base
+            cells += [base, ours, NAN if math.isnan(gain) else f"{gain:+.1f}"]
+        rows.append((learner, cells))
+    _place(t, {str(r[0]): str(r[0]) for r in t.rows}, rows, [])
+
+
+def _pub_headline(row: PublishedRow, protocol: str, family: str) -> float:
+    """:func:`headline_value` of a printed row (a base-to-novel HM from its printed inputs)."""
+    values = [v.value if (v := row.value(protocol, n)) else NAN for n in _HEADLINE[family][1]]
+    return _hm(*values) if len(values) > 1 else values[0]
 
 
 def _plain_and_ours(
@@ -298,7 +492,9 @@ def _plain_and_ours(
     return out
 
 
-def ic_oc_table(runset: RunSet, protocols: list[str]) -> Table | None:
+def ic_oc_table(
+    runset: RunSet, protocols: list[str], published: Sequence[PublishedRow] = ()
+) -> Table | None:
     """Table 5: in-context (IC), out-of-context (OC) top-1 and their HM per protocol."""
     if not protocols:
         return None
@@ -314,7 +510,7 @@ def ic_oc_table(runset: RunSet, protocols: list[str]) -> Table | None:
         kind = "" if embedded else kinds.get(runset.report(p).family, "")
         columns += ["IC", "OC", "HM"]
         groups.append((_dataset(runset, p) + kind, 3))
-    t = Table(columns, groups=groups, title="In-context vs out-of-context (top-1 %)")
+    t = PaperTable(columns, groups=groups, title="In-context vs out-of-context (top-1 %)")
     for label in _labels(runset, ordered):
         row: list[Any] = [label]
         for p in ordered:
@@ -323,6 +519,15 @@ def ic_oc_table(runset: RunSet, protocols: list[str]) -> Table | None:
         t.rows.append(row)
     t.rank = {i: True for i in range(1, len(columns))}
     t.notes.append("IC: in-context set; OC: SCUBA out-of-context set; HM recomputed from IC and OC")
+    rows, notes = [], []
+    for pub in _published_for(published, "table5-ic-oc", ordered):
+        cells: list[Any] = [pub.label]
+        for p in ordered:
+            keys = ((p, "ic_top1"), (p, "oc_top1"))
+            cells += [_pub_value(pub, *k) for k in keys]
+            cells.append(_pub_hm(pub, keys, f"{_dataset(runset, p)} HM", notes))
+        rows.append((_entry_key(pub), cells))
+    _place(t, _owners(runset, ordered), rows, notes)
     return t
 
 

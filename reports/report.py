@@ -28,6 +28,7 @@ from biasbench.reports import plots
 from biasbench.reports.compare import summary_table
 from biasbench.reports.leaderboard import FigureRef, leaderboard_html
 from biasbench.reports.paper_tables import find_cost_files, load_costs, paper_tables
+from biasbench.reports.published import shipped
 from biasbench.reports.records import Run, RunSet, load_runs
 from biasbench.reports.table import Table
 from biasbench.reports.tsne import context_sets, tsne_figure
@@ -49,6 +50,7 @@ class ReportOptions:
     seed: int = 0
     cost_files: tuple[Path, ...] = ()
     html: bool = True
+    published: bool = True  # the papers' printed rows beside the runs (real benchmarks)
 
 
 @dataclass
@@ -81,7 +83,8 @@ def write_report(runs_dir: Path, out: Path, options: ReportOptions | None = None
             + (f" ({runset.skipped_note()})" if runset.skipped else "")
         )
     costs = load_costs([*options.cost_files, *find_cost_files(runs_dir)])
-    paper = paper_tables(runset, costs)
+    published = shipped() if options.published else ()
+    paper = paper_tables(runset, costs, published)
     per_protocol = {p: [summary_table(runset, p)] for p in runset.protocols}
     for name, table in paper.items():
         result.files += _write_table(table, out / "tables" / safe_name(name))
@@ -89,7 +92,9 @@ def write_report(runs_dir: Path, out: Path, options: ReportOptions | None = None
         result.files += _write_table(tables[0], out / "tables" / f"summary-{safe_name(p)}")
     figures = {p: _figures(runset, p, options, out / "figures", result) for p in runset.protocols}
     if options.html:
-        page = leaderboard_html(runset, per_protocol, paper, figures, source=str(runs_dir))
+        page = leaderboard_html(
+            runset, per_protocol, paper, figures, source=str(runs_dir), published=published
+        )
         (out / "leaderboard.html").write_text(page, encoding="utf-8")
         result.files.append(out / "leaderboard.html")
     result.notes += runset.copy_notes()

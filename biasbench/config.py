@@ -176,18 +176,29 @@ def config_presets() -> list[str]:
 
 def resolve_config_path(path: str | Path) -> Path:
     """A config file path, or the shipped preset of that name when no such file exists."""
-    p = Path(path)
-    if p.is_file():
-        return p
-    if str(path) in config_presets():
-        return PRESETS_DIR / f"{path}.yaml"
+    return shipped_file(path, PRESETS_DIR, "config file", "preset", ConfigError)
+
+
+def shipped_file(
+    text: str | Path, folder: Path, what: str, shipped: str, error: type[Exception]
+) -> Path:
+    """``text`` as an existing file, or ``folder/<text>.yaml`` shipped with biasbench.
+
+    Otherwise ``error`` with the closest shipped names (``what``: "config file", "plan";
+    ``shipped``: what a shipped one is called, "preset", "shipped plan").
+    """
     import difflib
 
-    close = difflib.get_close_matches(str(path), config_presets(), n=3)
+    p = Path(text)
+    if p.is_file():
+        return p
+    names = sorted(f.stem for f in Path(folder).glob("*.yaml"))
+    if str(text) in names:
+        return Path(folder) / f"{text}.yaml"
+    close = difflib.get_close_matches(str(text), names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ConfigError(
-        f"config file {p} does not exist and is not a shipped preset{hint} "
-        f"(presets: {', '.join(config_presets())})"
+    raise error(
+        f"{what} {p} does not exist and is not a {shipped}{hint} ({shipped}s: {', '.join(names)})"
     )
 
 

@@ -28,8 +28,11 @@ from biasbench.protocol import Episode, EvalRequest, Protocol, TrainRequest
 from biasbench.protocols.sources import (
     SCUBA_SOURCES,
     SOURCE_SEP,
+    WorldProtocol,
     kinetics_train,
     read_scuba_sources,
+    world_list,
+    world_scuba,
 )
 from biasbench.results import Metric, SetResult
 
@@ -178,3 +181,17 @@ class ScubaProtocol(OutOfContextProtocol):
 
     def training_set(self, data: DataContext) -> TrainRequest:
         return kinetics_train(self, data)
+
+
+class WorldOutOfContextProtocol(WorldProtocol, OutOfContextProtocol):
+    """The embedded world's out-of-context shape: its in-context test list (IC), its
+    SCUBA-like rawframes (OC), trained on its in-context training list."""
+
+    def in_context_set(self, data: DataContext) -> VideoSet:
+        return world_list(data, "test")
+
+    def out_of_context_set(self, data: DataContext, class_names: list[str]) -> VideoSet:
+        return world_scuba(data, class_names)
+
+    def training_set(self, data: DataContext) -> TrainRequest:
+        return TrainRequest(world_list(data, "train"), self.family)

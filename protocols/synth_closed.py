@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from biasbench.data.videoset import VideoSet
-from biasbench.datactx import DataContext
-from biasbench.protocol import ReportSpec, TrainRequest
-from biasbench.protocols.ooc import OOC_ORDER, OutOfContextProtocol
-from biasbench.protocols.sources import WorldProtocol, world_list, world_scuba
+from biasbench.protocol import ReportSpec
+from biasbench.protocols.ooc import OOC_ORDER, OutOfContextProtocol, WorldOutOfContextProtocol
 
 
-class SynthClosed(WorldProtocol, OutOfContextProtocol):
+class SynthClosed(WorldOutOfContextProtocol):
     """Closed-set in-context vs out-of-context (IC / OC / HM) on the embedded world."""
 
     name = "synth-closed"
@@ -30,12 +27,3 @@ class SynthClosed(WorldProtocol, OutOfContextProtocol):
         """``scufo`` is off, as in k400-scuba."""
 
         scufo: bool = False
-
-    def in_context_set(self, data: DataContext) -> VideoSet:
-        return world_list(data, "test")
-
-    def out_of_context_set(self, data: DataContext, class_names: list[str]) -> VideoSet:
-        return world_scuba(data, class_names)
-
-    def training_set(self, data: DataContext) -> TrainRequest:
-        return TrainRequest(world_list(data, "train"), self.family)

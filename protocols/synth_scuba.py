@@ -9,25 +9,13 @@ source, so there are no per-source metrics.
 
 from __future__ import annotations
 
-from biasbench.data.videoset import VideoSet
-from biasbench.datactx import DataContext
-from biasbench.protocol import ReportSpec, TrainRequest
-from biasbench.protocols.ooc import OOC_ORDER, OutOfContextProtocol
-from biasbench.protocols.sources import WorldProtocol, world_list, world_scuba
+from biasbench.protocol import ReportSpec
+from biasbench.protocols.ooc import OOC_ORDER, WorldOutOfContextProtocol
 
 
-class SynthScuba(WorldProtocol, OutOfContextProtocol):
+class SynthScuba(WorldOutOfContextProtocol):
     """In-context vs SCUBA-like out-of-context vs SCUFO on the embedded world."""
 
     name = "synth-scuba"
     summary = "embedded world: in-context + SCUBA-like out-of-context + SCUFO"
     report = ReportSpec("ooc", "World", OOC_ORDER)
-
-    def in_context_set(self, data: DataContext) -> VideoSet:
-        return world_list(data, "test")
-
-    def out_of_context_set(self, data: DataContext, class_names: list[str]) -> VideoSet:
-        return world_scuba(data, class_names)
-
-    def training_set(self, data: DataContext) -> TrainRequest:
-        return TrainRequest(world_list(data, "train"), self.family)

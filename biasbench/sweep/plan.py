@@ -30,12 +30,12 @@ settings when the plan is read; values the plugins check are checked when runs r
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from biasbench.config import shipped_file
 from biasbench.errors import ConfigError
 
 PLANS_DIR = Path(__file__).resolve().parent.parent / "plans"
@@ -155,17 +155,7 @@ def shipped_plans() -> list[str]:
 
 def plan_path(text: str | Path) -> Path:
     """A plan file, or the shipped plan of that name when no such file exists."""
-    p = Path(text)
-    if p.is_file():
-        return p
-    if str(text) in shipped_plans():
-        return PLANS_DIR / f"{text}.yaml"
-    close = difflib.get_close_matches(str(text), shipped_plans(), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise PlanError(
-        f"plan {p} does not exist and is not a shipped plan{hint} "
-        f"(shipped: {', '.join(shipped_plans())})"
-    )
+    return shipped_file(text, PLANS_DIR, "plan", "shipped plan", PlanError)
 
 
 def load_plan(text: str | Path) -> Plan:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -60,15 +58,6 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def config_hash(self) -> str:
-        """Hash of everything that changes results (output folder and workers excluded)."""
-        d = self.to_dict()
-        for k in ("out", "num_workers"):
-            d.pop(k)
-        d["eval"].pop("batch_size")
-        blob = json.dumps(d, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:10]
 
 
 def parse_assignment(text: str) -> tuple[list[str], Any]:

@@ -293,3 +293,27 @@ def test_annotation_error_type_names_file(small_world, tmp_path):
     test.write_text(test.read_text() + test.read_text().splitlines(keepends=True)[0])
     with pytest.raises(AnnotationError, match="testlist01.txt"):
         run(_cfg(small_world, tmp_path / "runs", root), progress=False)
+
+
+def test_identity_ignores_where_and_how_fast_but_not_what(small_world, tmp_path):
+    """Output folder, workers and batch size leave the run id; a result setting changes it."""
+    from biasbench.resolve import resolve
+
+    base = {
+        "method": "zero-shot",
+        "protocol": "synth-scuba",
+        "out": str(tmp_path / "a"),
+        "num_workers": 0,
+        "world": {"preset": "small"},
+    }
+    first = resolve(apply_overrides(RunConfig(), base), progress=False)
+    moved = apply_overrides(RunConfig(), {**base, "out": str(tmp_path / "b"), "num_workers": 1})
+    moved = apply_overrides(moved, ["eval.batch_size=3"])
+    assert resolve(moved, progress=False).run_id == first.run_id
+    other = apply_overrides(RunConfig(), base)
+    other = apply_overrides(other, ["eval.aggregation=sum_softmax"])
+    changed = resolve(other, progress=False)
+    assert changed.run_id != first.run_id and changed.variant_id != first.variant_id
+    reseeded = resolve(apply_overrides(RunConfig(), {**base, "seed": 1}), progress=False)
+    assert reseeded.run_id != first.run_id and reseeded.variant_id == first.variant_id
+    assert not (tmp_path / "a").exists()  # resolving writes nothing

@@ -80,7 +80,7 @@ def _run_episode(
     if all(v is not None for v in done.values()):
         return done  # type: ignore[return-value]
     torch.manual_seed(seed)
-    learner = build_learner(res.learner, res.spec, res.cfg.learner_cfg).to(res.device)
+    learner = LEARNERS.get(res.learner)(res.spec, res.learner_settings).to(res.device)
     tmpl = list(res.templates)
     if res.method.trains and ep.train is not None:
         ctx = FitContext(

@@ -27,13 +27,10 @@ from biasbench.method import Method
 from biasbench.models.backbone import BackboneSpec, file_digest, resolve_weights
 from biasbench.plugins import LEARNERS, METHODS, PROTOCOLS
 from biasbench.protocol import Episode, Protocol
-from biasbench.runrecord import SCHEMA_VERSION, short_hash
+from biasbench.runrecord import OUTPUT_ONLY_METHOD_SETTINGS, SCHEMA_VERSION, short_hash
 from biasbench.validation import check_output_dir, check_run_config
 from biasbench.vocabulary import templates as template_set
 
-#: method settings that add outputs (logs, checkpoints, per-epoch evaluations) but never
-#: change a result; kept out of the run identity
-OUTPUT_ONLY_METHOD_SETTINGS = ("eval_every", "log_every", "checkpoint_every")
 DUPLICATE_POLICIES = ("error", "drop")
 
 

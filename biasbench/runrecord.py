@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -476,8 +477,9 @@ class RunRecordData:
 def read_record(path: Path | str) -> RunRecordData:
     """Parse a run folder (complete or not); raises :class:`RecordError` naming a bad file.
 
-    Schema-1 records (no ``schema_version``) get their run id from the folder name and a
-    variant id hashed from their settings, as reports computed them before schema 2.
+    Schema-1 records (no ``schema_version``) get their run id from the folder name, and as
+    identity their result-affecting settings (seed left out), whose hash is their variant id,
+    as reports computed it before schema 2.
     """
     path = Path(path)
     config = _read_json(path / "config.json")
@@ -495,7 +497,8 @@ def read_record(path: Path | str) -> RunRecordData:
     sets = _read_json(path / "sets.json") if (path / "sets.json").is_file() else {}
     version = int(config.get("schema_version", 1))
     run_id = config.get("run_id") or path.name.partition("-")[2] or short_hash(config)
-    variant_id = config.get("variant_id") or _legacy_variant(config.get("run", {}))
+    identity = config.get("identity") or _legacy_identity(config.get("run", {}))
+    variant_id = config.get("variant_id") or short_hash(identity)
     return RunRecordData(
         path=path,
         schema_version=version,
@@ -508,31 +511,32 @@ def read_record(path: Path | str) -> RunRecordData:
         run_id=str(run_id),
         variant_id=str(variant_id),
         complete=complete,
-        identity=config.get("identity", {}),
+        identity=identity,
     )
 
 
-# settings that never changed a schema-1 result: left out of its variant
-_LEGACY_NOT_VARIANT = ("seed", "out", "num_workers", "data_root", "device")
-_LEGACY_NOT_VARIANT_EVAL = ("batch_size", "store_embeddings")
-_LEGACY_NOT_VARIANT_METHOD = ("eval_every", "log_every", "checkpoint_every")
+#: method settings that add outputs (logs, checkpoints, per-epoch evaluations) but never
+#: change a result: outside a run's identity (schema 2) and a schema-1 record's variant
+OUTPUT_ONLY_METHOD_SETTINGS = ("eval_every", "log_every", "checkpoint_every")
+# schema-1 run settings that never changed a result: left out of its identity and variant
+_LEGACY_NOT_IDENTITY = ("seed", "out", "num_workers", "data_root", "device")
+_LEGACY_NOT_IDENTITY_EVAL = ("batch_size", "store_embeddings")
 
 
-def _legacy_variant(run: dict[str, Any]) -> str:
-    cfg = {k: v for k, v in run.items() if k not in _LEGACY_NOT_VARIANT}
+def _legacy_identity(run: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 record's result-affecting settings, seed left out (its variant's content)."""
+    cfg = {k: v for k, v in run.items() if k not in _LEGACY_NOT_IDENTITY}
     for key, ignored in (
-        ("eval", _LEGACY_NOT_VARIANT_EVAL),
-        ("method_cfg", _LEGACY_NOT_VARIANT_METHOD),
+        ("eval", _LEGACY_NOT_IDENTITY_EVAL),
+        ("method_cfg", OUTPUT_ONLY_METHOD_SETTINGS),
     ):
         if isinstance(cfg.get(key), dict):
             cfg[key] = {k: v for k, v in cfg[key].items() if k not in ignored}
-    return short_hash(cfg)
+    return cfg
 
 
 def short_hash(obj: Any, n: int = 10) -> str:
     """A short sha256 of an object's canonical JSON."""
-    import hashlib
-
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 

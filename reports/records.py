@@ -36,8 +36,6 @@ from biasbench.results import Metric, SetResult
 from biasbench.runrecord import MARKER, RunRecordData, find_runs, read_record
 
 INCOMPLETE = f"incomplete: no {MARKER} marker"
-# schema-1 run settings that never changed a result (not shown as a difference of variants)
-_V1_NOT_IDENTITY = ("seed", "out", "num_workers", "data_root", "device")
 
 
 @dataclass
@@ -111,11 +109,9 @@ class Run:
 
     @cached_property
     def identity(self) -> dict[str, Any]:
-        """What the variant hashes, seed left out (schema 1: the run settings, less those that
-        never changed a result); used to say how two variants differ."""
-        if self.record.schema_version >= 2:
-            return {k: v for k, v in self.record.identity.items() if k != "seed"}
-        return {k: v for k, v in self.run_cfg.items() if k not in _V1_NOT_IDENTITY}
+        """What the variant hashes, seed left out (the reader gives schema-1 records their
+        result-affecting run settings); used to say how two variants differ."""
+        return {k: v for k, v in self.record.identity.items() if k != "seed"}
 
     @cached_property
     def report(self) -> ReportInfo | None:

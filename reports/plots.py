@@ -173,3 +173,83 @@ def short_label(text: str, width: int = 28) -> str:
 def mpl_text(text: str) -> str:
     """A run-record string made literal for matplotlib (``$`` would start math mode)."""
     return str(text).replace("$", r"\$")
+
+
+#: the static-bias dial's axis: a world setting the runs of one protocol sweep
+DIAL_KEY = "p_home"
+DIAL_METRICS = ("ic_top1", "oc_top1", "scufo_top1", "contrasted")
+
+
+def dial_data(runs: list[Run], key: str = DIAL_KEY) -> pd.DataFrame:
+    """The static-bias dial's points: one row per (run, metric) of every run whose world sets
+    ``key`` explicitly, with that value as ``x``. Entries are ``method (learner)``, joined by
+    any other world setting that differs among those runs. Empty unless ``key`` takes at
+    least two values (one world is not a dial)."""
+    rows = []
+    dialled = [r for r in runs if key in (r.identity.get("world") or {})]
+    others = sorted(
+        {k for r in dialled for k in r.identity["world"] if k != key}
+        - {k for k in _common_world(dialled) if k != key}
+    )
+    for r in dialled:
+        world = r.identity["world"]
+        entry = f"{r.method} ({r.learner})"
+        extra = ", ".join(f"{k}={world.get(k)}" for k in others)
+        entry += f" [{extra}]" if extra else ""
+        for m in r.metrics:
+            if m.name in DIAL_METRICS:
+                rows.append(dict(entry=entry, x=float(world[key]), metric=m.name, value=m.value,
+                                 seed=r.seed, run_id=r.run_id, record=r.where))  # fmt: skip
+    data = pd.DataFrame(rows, columns=["entry", "x", "metric", "value", "seed", "run_id", "record"])
+    return data if data["x"].nunique() >= 2 else data.iloc[0:0]
+
+
+def _common_world(runs: list[Run]) -> set[str]:
+    """World settings with one value across ``runs`` (not worth naming in a label)."""
+    values: dict[str, set[str]] = {}
+    for r in runs:
+        for k, v in r.identity["world"].items():
+            values.setdefault(k, set()).add(repr(v))
+    return {
+        k for k, v in values.items() if len(v) == 1 and all(k in r.identity["world"] for r in runs)
+    }
+
+
+def dial_figure(
+    data: pd.DataFrame, key: str = DIAL_KEY, colours: dict[str, tuple] | None = None
+) -> Figure:
+    """One panel per metric: accuracy against the dialled world setting, a line per entry
+    (mean over seeds, band ± 1 std where a point has several); the title says how many seeds
+    a point has, since the dial is often run with one."""
+    metrics = [m for m in DIAL_METRICS if m in set(data["metric"])]
+    colours = colours or palette(list(data["entry"].unique()))
+    fig = Figure(figsize=(3.1 * len(metrics) + 2.2, 3.0), layout="constrained")
+    with sns.axes_style("ticks", STYLE):
+        axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, name in zip(axes, metrics, strict=True):
+        sub = data[data["metric"] == name]
+        sns.lineplot(data=sub, x="x", y="value", hue="entry", palette=colours, errorbar="sd",
+                     marker="o", markersize=4, linewidth=1.4, ax=ax, legend=False)  # fmt: skip
+        ax.set_title(DIAL_TITLES.get(name, name), fontsize=10)
+        ax.set_xlabel(key, fontsize=9)
+        ax.set_ylabel("accuracy (%)" if name != "contrasted" else "share of videos (%)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(color="0.92", linewidth=0.6)
+    seeds = data.groupby(["entry", "x", "metric"])["seed"].nunique()
+    each = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    fig.suptitle(
+        f"static-bias dial, embedded synthetic world ({each} seed(s) per point)", fontsize=10
+    )
+    shown = [e for e in sorted(colours) if e in set(data["entry"])]
+    handles = [Line2D([], [], color=colours[e], marker="o", linewidth=1.4) for e in shown]
+    labels = [mpl_text(short_label(e, 40)) for e in shown]
+    fig.legend(handles, labels, loc="outside right center", frameon=False, fontsize=8)
+    return fig
+
+
+DIAL_TITLES = {
+    "ic_top1": "in context (IC top-1)",
+    "oc_top1": "out of context (OC top-1)",
+    "scufo_top1": "one frame repeated (SCUFO)",
+    "contrasted": "contrasted (OC right, SCUFO wrong)",
+}

@@ -7,8 +7,9 @@ Output layout::
     <out>/leaderboard.html               self-contained page (tables, figures, provenance)
 
 Figures per protocol: the class-wise gain of one entry over another on the out-of-context
-set, the per-epoch evaluation curves of runs that logged them, and the t-SNE of the same
-pair when both stored embeddings. A pair is two entries of one learner (never, say,
+set, the per-epoch evaluation curves of runs that logged them, the t-SNE of the same pair
+when both stored embeddings, and the static-bias dial (accuracy against the embedded world's
+``p_home``) when runs set it to two values or more. A pair is two entries of one learner (never, say,
 ``openmede (vclip)`` against ``plain (st-adapter)``) unless ``across_learners`` is set: by
 default, per learner with two entries or more, its two best on that set; ``pairs`` names
 them instead (entry labels, or method names, which pair within each learner). File names
@@ -129,6 +130,15 @@ def _figures(
         fig = plots.epoch_curves_figure(epochs, colours)
         result.files += plots.save_figure(fig, stem.with_name(stem.name + "-epochs"))
         refs.append(FigureRef(f"{protocol}: top-1 after each training epoch", _png(fig)))
+    dial = plots.dial_data(runset.for_protocol(protocol))
+    if not dial.empty:
+        fig = plots.dial_figure(dial)
+        dial_stem = stem.with_name(stem.name + "-dial")
+        result.files += plots.save_figure(fig, dial_stem)
+        dial.map(csv_safe).to_csv(dial_stem.with_suffix(".csv"), index=False)
+        result.files.append(dial_stem.with_suffix(".csv"))
+        title = f"{protocol}: accuracy against the world's {plots.DIAL_KEY} (static-bias dial)"
+        refs.append(FigureRef(title, _png(fig)))
     return refs
 
 

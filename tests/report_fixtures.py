@@ -113,11 +113,12 @@ def write_run(
     epochs: list[tuple[int, str, float]] | None = None,
     data_root: str = DATA_ROOT,
     report: dict[str, object] | None = None,
+    world: dict[str, object] | None = None,
 ) -> Path:
     """One schema-2 run record; ``sets`` are keyed by set name (episode ``main``); metrics
     default to the out-of-context protocol's own (``ooc_metrics``). The identity holds the
     names, the seed and the data root (its annotation files hashed as the root's name), so
-    a different ``data_root`` makes a different variant."""
+    a different ``data_root`` makes a different variant, as do ``world`` overrides."""
     cfg = RunConfig(method=method, protocol=protocol, learner=learner, seed=seed, out=str(root))
     identity = {
         "protocol": protocol,
@@ -129,6 +130,8 @@ def write_run(
             "annotations": {f"{data_root}/ucf/testlist01.txt": short_hash(data_root, 64)},
         },
     }
+    if world is not None:
+        identity["world"] = world
     report = report_of(protocol) if report is None else report
     config = {
         "schema_version": SCHEMA_VERSION,

@@ -671,3 +671,51 @@ def test_default_figure_pairs_stay_within_a_learner(runset):
     assert default_pairs(entries, across_learners=True) == [
         ("openvclip (vclip)", "openmede (vclip)")
     ]
+
+
+# --- the static-bias dial ---------------------------------------------------------------------
+
+
+def test_dial_figure_plots_each_runs_metrics_against_its_worlds_p_home(tmp_path):
+    import pandas as pd
+
+    from biasbench.protocols.ooc import ooc_metrics
+    from biasbench.reports.report import ReportOptions, write_report
+
+    runs, expected = tmp_path / "runs", {}
+    for p_home in (0.25, 0.5, 1.0):
+        for method, motion in (("zero-shot", 0.1), ("plain", 0.6)):
+            # in-context accuracy rises with the shortcut; out of context only motion helps
+            rates = {"ic": min(0.95, 0.3 + 0.6 * p_home), "oc": motion, "scufo": 0.05}
+            sets = {k: make_set(k, 40, r, shift=1, ids_from="oc" if k == "scufo" else "")
+                    for k, r in rates.items()}  # fmt: skip
+            write_run(runs, "synth-scuba", method, "motion-clip", 0, sets, embedded=True,
+                      world={"clip_corpus": "photos", "p_home": p_home})  # fmt: skip
+            for m in ooc_metrics(sets):
+                expected[(f"{method} (motion-clip)", p_home, m.name)] = m.value
+    # a run of the default world (p_home not set) is not a point of the dial
+    sets = {k: make_set(k, 40, 0.5, shift=1) for k in ("ic", "oc", "scufo")}
+    write_run(runs, "synth-scuba", "plain", "motion-clip", 1, sets, embedded=True)
+    result = write_report(runs, tmp_path / "out", ReportOptions(tsne=False, html=False))
+    figures = tmp_path / "out" / "figures"
+    assert (figures / "synth-scuba-dial.png").is_file() and (
+        figures / "synth-scuba-dial.pdf"
+    ).is_file()
+    assert figures / "synth-scuba-dial.csv" in result.files
+    data = pd.read_csv(figures / "synth-scuba-dial.csv")
+    assert set(data["metric"]) == {"ic_top1", "oc_top1", "scufo_top1", "contrasted"}
+    assert len(data) == 3 * 2 * 4
+    for row in data.itertuples():
+        assert row.value == pytest.approx(expected[(row.entry, row.x, row.metric)])
+    ic = data[(data.metric == "ic_top1") & (data.entry == "plain (motion-clip)")]
+    assert list(ic.sort_values("x")["value"]) == pytest.approx([45.0, 60.0, 90.0])
+
+
+def test_one_world_draws_no_dial(tmp_path):
+    from biasbench.reports.report import ReportOptions, write_report
+
+    sets = {k: make_set(k, 40, 0.5, shift=1) for k in ("ic", "oc", "scufo")}
+    write_run(tmp_path / "runs", "synth-scuba", "plain", "motion-clip", 0, sets, embedded=True,
+              world={"p_home": 0.5})  # fmt: skip
+    write_report(tmp_path / "runs", tmp_path / "out", ReportOptions(tsne=False, html=False))
+    assert not list((tmp_path / "out" / "figures").glob("*dial*"))

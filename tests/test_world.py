@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -11,8 +12,15 @@ import pytest
 from biasbench.errors import ConfigError
 from biasbench.world import build as world_build
 from biasbench.world.build import DONE_MARKER, build_world, write_dataset
-from biasbench.world.config import WorldConfig, world_id
-from biasbench.world.generator import IC_TEST, IC_TRAIN, OC_TEST, generate_video, plan_world
+from biasbench.world.config import VIDEO_SPLIT_FIELDS, WorldConfig, clip_id, world_id
+from biasbench.world.generator import (
+    IC_TEST,
+    IC_TRAIN,
+    OC_TEST,
+    generate_video,
+    photo_specs,
+    plan_world,
+)
 
 SMALL = WorldConfig.small()
 # a world small enough to build twice inside a test (2 pretraining steps)
@@ -115,6 +123,72 @@ def test_written_bytes_are_deterministic(tmp_path):
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     assert (tmp_path / "a/world.json").read_bytes() != (tmp_path / "c/world.json").read_bytes()
+
+
+def test_default_world_keeps_its_id():
+    # run records name the default world by this id (their data roots and annotation hashes);
+    # a field added to WorldConfig must not move it unless it changes the world's bytes
+    assert world_id(WorldConfig()) == "a1852accd7e6"
+    assert world_id(WorldConfig(photo_p_home=0.5)) == "a1852accd7e6"  # unused with "videos"
+
+
+def test_photo_clip_ignores_the_video_splits_and_only_them():
+    photos = WorldConfig(clip_corpus="photos")
+    assert clip_id(WorldConfig()) is None  # a video-pretrained CLIP belongs to its world
+    assert world_id(photos) != world_id(WorldConfig())
+    changes = dict(p_home=0.25, ic_train_per_class=30, ic_test_per_class=16)
+    changes.update(oc_test_per_class=10, scuba_variants=1, clips_per_group=4)
+    changes.update(fps=4, crf=20, jpeg_quality=80)
+    assert set(changes) == set(VIDEO_SPLIT_FIELDS)
+    for field, value in changes.items():
+        other = dataclasses.replace(photos, **{field: value})
+        assert clip_id(other) == clip_id(photos), field
+        assert world_id(other) != world_id(photos), field
+    for change in ({"photo_p_home": 0.5}, {"seed": 1}, {"pretrain_steps": 10}, {"p_look": 0.5}):
+        assert clip_id(dataclasses.replace(photos, **change)) != clip_id(photos), change
+    with pytest.raises(ConfigError, match="clip_corpus"):
+        WorldConfig(clip_corpus="frames")
+
+
+def test_photo_clips_are_drawn_apart_from_every_video_split():
+    plan = plan_world(WorldConfig.small(clip_corpus="photos", photo_p_home=0.5))
+    photos = photo_specs(plan)
+    assert len(photos) == plan.config.num_classes * plan.config.photo_clips_per_class
+    assert all(s.video_id.startswith("photo_") for s in photos)
+    rate = np.mean([s.is_home for s in photos])
+    assert abs(rate - 0.5) < 0.1, rate
+    # the same photos whatever p_home the video splits have
+    other = plan_world(WorldConfig.small(clip_corpus="photos", photo_p_home=0.5, p_home=0.0))
+    assert photo_specs(other) == photos
+    assert not any(s.is_home for s in other.videos[IC_TRAIN])
+    # their pixels come from their own random streams, not from a training video's
+    a = generate_video(photos[0], plan)
+    b = generate_video(plan.videos[IC_TRAIN][0], plan)
+    assert photos[0].label == plan.videos[IC_TRAIN][0].label
+    assert not np.array_equal(a.track.centres, b.track.centres)
+
+
+def test_worlds_that_differ_in_p_home_share_one_photo_clip(tmp_path):
+    import hashlib
+    import json
+
+    photos = dataclasses.replace(TINY, clip_corpus="photos", photo_clips_per_class=2)
+    home = build_world(dataclasses.replace(photos, p_home=1.0), tmp_path, progress=False)
+    away = build_world(dataclasses.replace(photos, p_home=0.0), tmp_path, progress=False)
+    assert home.root != away.root
+    clips = [p.name for p in tmp_path.iterdir() if p.name.startswith("clip-") and p.is_dir()]
+    assert clips == [f"clip-{clip_id(photos)}"]  # pretrained once
+
+    def sha(path):
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    assert sha(home.clip_weights) == sha(away.clip_weights)
+    rates = [json.loads(w.world_json.read_text())["home_rate"][IC_TRAIN] for w in (home, away)]
+    assert rates == [1.0, 0.0]
+    corpus = json.loads((tmp_path / clips[0] / "corpus.json").read_text())
+    assert corpus["corpus"] == "photos" and corpus["photo_clips"] == 2 * photos.num_classes
+    info = json.loads((home.root / "build_info.json").read_text())
+    assert info["clip_id"] == clip_id(photos)
 
 
 # --- on-disk formats ------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ folder next to it; a ``DONE`` marker is written last and the folder is then rena
 place, so a half-built world never looks complete and concurrent builders cannot corrupt each
 other (one wins the rename, the others discard their copy). A per-world lock file makes
 concurrent builders wait instead of duplicating work, where the platform supports it.
+
+A world whose tiny CLIP learns from photos (``clip_corpus="photos"``) copies its weights from
+``<cache>/clip-<clip_id>``, pretrained once, the same way, for every world that differs only
+in its video splits: the static-bias dial sweeps ``p_home`` without retraining the CLIP.
 """
 
 from __future__ import annotations
@@ -18,20 +22,21 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from biasbench.errors import RunEnvironmentError
 from biasbench.validation import unwritable_reason
-from biasbench.world.config import WorldConfig, world_id
+from biasbench.world.config import WorldConfig, clip_id, world_id
 from biasbench.world.generator import (
     IC_TEST,
     IC_TRAIN,
     OC_TEST,
     WorldPlan,
     generate_video,
+    photo_specs,
     plan_world,
 )
 from biasbench.world.pretrain import CaptionCorpus, add_generic_images, pretrain_tiny_clip
@@ -103,19 +108,37 @@ def build_world(
     cfg = cfg or WorldConfig()
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = cache_dir / f"world-{world_id(cfg)}"
-    paths = WorldPaths.at(final, cfg.clip_arch)
+    _build_cached(final, lambda tmp: _build_into(tmp, cfg, progress), "the world")
+    return WorldPaths.at(final, cfg.clip_arch)
+
+
+def build_photo_clip(cfg: WorldConfig, cache_dir: Path, progress: bool = True) -> Path:
+    """The folder of the photo-pretrained tiny CLIP of ``cfg`` (``clip_corpus="photos"``),
+    pretrained once and shared by every world that differs only in its video splits."""
+    cid = clip_id(cfg)
+    if cid is None:
+        raise ValueError("build_photo_clip needs clip_corpus='photos'")
+    final = Path(cache_dir) / f"clip-{cid}"
+    _build_cached(final, lambda tmp: _pretrain_on_photos(tmp, cfg, progress), "the tiny CLIP")
+    return final
+
+
+def _build_cached(final: Path, make: Callable[[Path], None], what: str) -> None:
+    """Run ``make`` into a private temp folder and publish it as ``final`` (see module doc),
+    unless a complete ``final`` exists; machine-side write failures become one line."""
     if is_complete(final):
-        return paths
+        return
+    cache_dir = final.parent
     check_cache_dir(cache_dir)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with _build_lock(cache_dir / f"{final.name}.lock"):
             if is_complete(final):  # another process finished while we waited
-                return paths
+                return
             _remove_stale_temps(final)
             tmp = Path(tempfile.mkdtemp(prefix=final.name + TMP_INFIX, dir=cache_dir))
             try:
-                _build_into(tmp, cfg, progress)
+                make(tmp)
                 _publish(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -124,10 +147,9 @@ def build_world(
             raise
         where = f" ({e.filename})" if e.filename else ""
         raise RunEnvironmentError(
-            f"cannot build the world in {cache_dir}: {e.strerror or e}{where}; free space or "
+            f"cannot build {what} in {cache_dir}: {e.strerror or e}{where}; free space or "
             "set BIASBENCH_CACHE or --cache-dir to another folder"
         ) from None
-    return paths
 
 
 def check_cache_dir(cache_dir: Path) -> None:
@@ -193,16 +215,17 @@ class _Stages:
 
 def write_dataset(
     root: Path, cfg: WorldConfig, progress: bool = False, stage=None
-) -> CaptionCorpus:
+) -> CaptionCorpus | None:
     """Generate and write videos, frame folders, list files and ``world.json`` under ``root``.
 
-    Returns the pretraining corpus (frames of the ic-train videos) collected on the way.
-    Deterministic: the same config writes the same bytes.
+    Returns the pretraining corpus collected on the way (frames of the ic-train videos), or
+    ``None`` when the tiny CLIP learns from photos instead. Deterministic: the same config
+    writes the same bytes.
     """
     stage = stage or _Stages(progress=False)
     with stage("plan"):
         plan = plan_world(cfg)
-    corpus = CaptionCorpus(cfg.frame_size, cfg.actor_size)
+    corpus = CaptionCorpus(cfg.frame_size, cfg.actor_size) if cfg.clip_corpus == "videos" else None
     videos: dict[str, list[dict[str, Any]]] = {}
     with stage("generate + write in-context mp4 (UCF101 layout)"):
         for split in (IC_TRAIN, IC_TEST):
@@ -216,16 +239,56 @@ def write_dataset(
     return corpus
 
 
+def photo_corpus(cfg: WorldConfig, progress: bool = False) -> CaptionCorpus:
+    """The photo pretraining corpus: frames of the clips of :func:`photo_specs` plus the
+    action-free images, nothing from a video split."""
+    plan = plan_world(cfg)
+    corpus = CaptionCorpus(cfg.frame_size, cfg.actor_size)
+    for spec in _iterate(photo_specs(plan), "photo clips", progress):
+        corpus.add_video(generate_video(spec, plan), plan)
+    add_generic_images(corpus, cfg)
+    return corpus
+
+
+def _pretrain_on_photos(root: Path, cfg: WorldConfig, progress: bool) -> None:
+    stage = _Stages(progress)
+    with stage("photo corpus"):
+        corpus = photo_corpus(cfg, progress)
+    with stage("tiny-CLIP pretraining on photos"):
+        result = pretrain_tiny_clip(corpus, cfg, progress=progress)
+        result.save(root, cfg.pretrain_steps, cfg.pretrain_batch)
+    specs = photo_specs(plan_world(cfg))
+    actions = sum(a is not None for a in corpus.actions)
+    info = {
+        "clip_id": clip_id(cfg),
+        "corpus": "photos",
+        "photo_clips": len(specs),
+        "photo_home_rate": round(sum(s.is_home for s in specs) / len(specs), 4),
+        "action_frames": actions,
+        "generic_images": len(corpus) - actions,
+        "stage_seconds": stage.seconds,
+        "versions": _versions(),
+    }
+    (root / "corpus.json").write_text(json.dumps(info, indent=2) + "\n")
+    (root / DONE_MARKER).write_text(f"{clip_id(cfg)}\n")
+
+
 def _build_into(root: Path, cfg: WorldConfig, progress: bool) -> None:
     stage = _Stages(progress)
     corpus = write_dataset(root, cfg, progress, stage)
-    with stage("action-free pretraining images"):
-        add_generic_images(corpus, cfg)
-    with stage("tiny-CLIP pretraining"):
-        result = pretrain_tiny_clip(corpus, cfg, progress=progress)
-        result.save(root / "clip", cfg.pretrain_steps, cfg.pretrain_batch)
-    info = {"world_id": world_id(cfg), "stage_seconds": stage.seconds, "bytes": _bytes(root)}
-    info["versions"] = _versions()
+    info: dict[str, Any] = {"world_id": world_id(cfg)}
+    if corpus is None:  # clip_corpus == "photos": the shared CLIP, pretrained once
+        with stage("tiny CLIP (photo corpus, shared)"):
+            shared = build_photo_clip(cfg, root.parent, progress)
+            shutil.copytree(shared, root / "clip", ignore=shutil.ignore_patterns(DONE_MARKER))
+        info["clip_id"] = clip_id(cfg)
+    else:
+        with stage("action-free pretraining images"):
+            add_generic_images(corpus, cfg)
+        with stage("tiny-CLIP pretraining"):
+            result = pretrain_tiny_clip(corpus, cfg, progress=progress)
+            result.save(root / "clip", cfg.pretrain_steps, cfg.pretrain_batch)
+    info.update(stage_seconds=stage.seconds, bytes=_bytes(root), versions=_versions())
     (root / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
     (root / DONE_MARKER).write_text(world_id(cfg) + "\n")
 
@@ -236,14 +299,16 @@ def _iterate(specs: list, desc: str, progress: bool):
     return tqdm(specs, desc=desc, disable=not progress, leave=False)
 
 
-def _write_in_context(root: Path, plan: WorldPlan, split: str, corpus: CaptionCorpus, progress):
+def _write_in_context(
+    root: Path, plan: WorldPlan, split: str, corpus: CaptionCorpus | None, progress
+):
     cfg, metas = plan.config, []
     for spec in _iterate(plan.videos[split], f"{split} videos", progress):
         sample = generate_video(spec, plan)
         write_mp4(
             root / UCF_DIR / "videos" / ucf_relpath(spec, plan), sample.frames, cfg.fps, cfg.crf
         )
-        if split == IC_TRAIN:
+        if split == IC_TRAIN and corpus is not None:
             corpus.add_video(sample, plan)
         metas.append(sample.metadata(cfg.frame_size))
     return metas

@@ -20,6 +20,23 @@ FORMAT_VERSION = 2  # 2: captions with the action and no scene word (distinct cl
 IN_CONTEXT_FAMILIES = ("beach", "forest", "city", "desert", "mountains", "field", "room")
 PALETTES = ("sunny", "dusk", "night", "foggy")
 HELD_OUT_FAMILIES = ("striped wall", "checkered wall", "cloudy sky", "bubbles")
+#: what the tiny CLIP is pretrained on: frames of the in-context training videos, or its own
+#: "photo" clips drawn independently of every video split (see ``WorldConfig.clip_corpus``)
+CLIP_CORPORA = ("videos", "photos")
+#: fields that shape only the video splits; a photo-pretrained tiny CLIP does not depend on them
+VIDEO_SPLIT_FIELDS = (
+    "p_home",
+    "ic_train_per_class",
+    "ic_test_per_class",
+    "oc_test_per_class",
+    "scuba_variants",
+    "clips_per_group",
+    "fps",
+    "crf",
+    "jpeg_quality",
+)
+#: fields read only when ``clip_corpus == "photos"``
+PHOTO_FIELDS = ("clip_corpus", "photo_p_home", "photo_clips_per_class")
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,14 @@ class WorldConfig:
     pretrain_generic_images: int = 1500  # action-free scene images (all families incl. held-out)
     pretrain_generic_fraction: float = 0.25  # share of each batch drawn from those
     pretrain_group_size: int = 4  # frames of one video per batch: they differ only in position
+    # "videos": the tiny CLIP learns from frames of the ic-train videos, so changing p_home
+    # changes the CLIP too. "photos": it learns from its own clips, drawn from their own random
+    # streams with their own action-scene co-occurrence photo_p_home (as CLIP learnt from web
+    # photos, not from Kinetics); worlds that differ only in VIDEO_SPLIT_FIELDS then share one
+    # CLIP, built once (the static-bias dial sweeps p_home this way)
+    clip_corpus: str = "videos"
+    photo_p_home: float = 0.9
+    photo_clips_per_class: int = 40
 
     def __post_init__(self) -> None:
         problems = []
@@ -94,6 +119,12 @@ class WorldConfig:
             problems.append(
                 "need 1 <= pretrain_group_size <= pretrain_frames_per_video <= num_frames"
             )
+        if self.clip_corpus not in CLIP_CORPORA:
+            problems.append(f"clip_corpus must be one of {CLIP_CORPORA}, got {self.clip_corpus!r}")
+        if not 0.0 <= self.photo_p_home <= 1.0:
+            problems.append("photo_p_home must be in [0, 1]")
+        if self.photo_clips_per_class < 1:
+            problems.append("photo_clips_per_class must be >= 1")
         if self.pretrain_batch % self.pretrain_group_size:
             problems.append("pretrain_batch must be a multiple of pretrain_group_size")
         if problems:
@@ -131,7 +162,33 @@ class WorldConfig:
         return cls(**values)
 
 
+def content_fields(cfg: WorldConfig) -> dict[str, Any]:
+    """The fields that shape the world's bytes: the photo fields are left out unless the
+    tiny CLIP uses photos, so adding them kept every existing world's id."""
+    fields = cfg.to_dict()
+    if cfg.clip_corpus == "videos":
+        for name in PHOTO_FIELDS:
+            fields.pop(name)
+    return fields
+
+
+def _short_hash(payload: dict[str, Any]) -> str:
+    blob = json.dumps({"format": FORMAT_VERSION, **payload}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def world_id(cfg: WorldConfig) -> str:
     """A short content hash of the config and the format version (names the cache folder)."""
-    payload = json.dumps({"format": FORMAT_VERSION, "config": cfg.to_dict()}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    return _short_hash({"config": content_fields(cfg)})
+
+
+def clip_id(cfg: WorldConfig) -> str | None:
+    """The id of the photo-pretrained tiny CLIP a world uses (names its cache folder), the
+    same for every world that differs only in :data:`VIDEO_SPLIT_FIELDS`; ``None`` when the
+    CLIP learns from the world's own videos and so belongs to that world alone."""
+    if cfg.clip_corpus == "videos":
+        return None
+    fields = content_fields(cfg)
+    for name in VIDEO_SPLIT_FIELDS:
+        fields.pop(name)
+    return _short_hash({"clip": fields})

@@ -21,7 +21,8 @@ from biasbench.world.motions import MOTIONS, Motion
 from biasbench.world.scenes import FAMILIES, PALETTE_TRANSFORMS, render_scene, scene_name
 
 IC_TRAIN, IC_TEST, OC_TEST = "ic_train", "ic_test", "oc_test"
-_SPLIT_CODES = {IC_TRAIN: 1, IC_TEST: 2, OC_TEST: 3}
+PHOTOS = "photos"  # the tiny CLIP's own clips (clip_corpus="photos"); never written as videos
+_SPLIT_CODES = {IC_TRAIN: 1, IC_TEST: 2, OC_TEST: 3, PHOTOS: 4}
 _TRACK, _SCENE, _SCENE_CHOICE = 0, 1, 2
 
 
@@ -133,18 +134,32 @@ def plan_world(cfg: WorldConfig) -> WorldPlan:
     return plan
 
 
-def _in_context_specs(plan: WorldPlan, split: str, per_class: int, first_group: int):
+def photo_specs(plan: WorldPlan) -> list[VideoSpec]:
+    """The tiny CLIP's own clips when ``clip_corpus == "photos"``: every class on its home
+    scene with probability ``photo_p_home``, each clip drawn from its own random streams
+    (split code 4), so none is a frame of a video split and none depends on ``p_home``."""
+    cfg = plan.config
+    return _in_context_specs(
+        plan, PHOTOS, cfg.photo_clips_per_class, first_group=1, p_home=cfg.photo_p_home
+    )
+
+
+def _in_context_specs(
+    plan: WorldPlan, split: str, per_class: int, first_group: int, p_home: float | None = None
+):
     cfg, specs = plan.config, []
+    p_home = cfg.p_home if p_home is None else p_home
+    prefix = "photo_" if split == PHOTOS else "v_"
     others = [Scene(f, p) for f in cfg.scene_families for p in cfg.palettes]
     for label, motion in enumerate(plan.motions):
         home = plan.home_scenes[label]
         away = [s for s in others if s != home]
         for i in range(per_class):
             rng = rng_for(cfg, _SPLIT_CODES[split], label, i, _SCENE_CHOICE)
-            is_home = bool(rng.random() < cfg.p_home)
+            is_home = bool(rng.random() < p_home)
             scene = home if is_home else away[rng.integers(len(away))]
             group, clip = first_group + i // cfg.clips_per_group, 1 + i % cfg.clips_per_group
-            vid = f"v_{motion.dir_name}_g{group:02d}_c{clip:02d}"
+            vid = f"{prefix}{motion.dir_name}_g{group:02d}_c{clip:02d}"
             specs.append(VideoSpec(vid, split, label, i, group, clip, scene, is_home))
     return specs
 

@@ -4,9 +4,9 @@
 #
 #   benchmarks/embedded_study.sh [OUT_DIR] [biasbench sweep options, e.g. --jobs 1]
 #
-# Runs frozen CLIP and every compared method on synth-scuba for seeds 0 1 2, all at the same
-# number of training videos (the engine's embedded defaults); the first seed of trained
-# methods also evaluates after every epoch (epoch curves). Complete runs are skipped and
+# Runs frozen CLIP, and every method that trains motion-clip plus four Open-MeDe ablations,
+# on synth-scuba for seeds 0 1 2, all on one schedule (12 epochs, the engine's embedded
+# defaults otherwise). Complete runs are skipped and
 # partial ones resume; the sweep writes the report (OUT_DIR/report when OUT_DIR is given),
 # then this prints `biasbench compare` with Open-MeDe's paired significance against each
 # method. Other seeds or methods: copy the plan, edit its grid, `biasbench sweep FILE`.

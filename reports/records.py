@@ -9,8 +9,10 @@ Entries. Runs are grouped into *entries*: one protocol x method x learner x vari
 the variant is the record's ``variant_id`` (the hash of everything that affects a result,
 data roots and annotation hashes included, seed left out; for schema-1 records the reader
 hashes their run settings). An entry's label names its method and learner,
-``openmede (vclip)``, plus a short variant hash when one method x learner ran with several
-variants on one protocol (``openmede (vclip) [3f2a1c]``).
+``openmede (vclip)``. When one method x learner ran with several variants on one protocol,
+each label adds the settings where that variant departs from the others' most common value
+(``openmede (vclip) [delta=0.0]``), or a short variant hash where that cannot name it briefly
+(data roots, annotation files, long lists: ``openmede (vclip) [3f2a1c]``).
 
 Copies. Folders holding the same run (equal ``run_id``: the same identity, seed included)
 count once, in every mean, spread, run count and paired test; the first folder (by path)
@@ -284,12 +286,15 @@ def copy_note(run: Run) -> str:
     return note
 
 
-def differing_keys(dicts: list[Mapping[str, Any]], limit: int = 4) -> list[str]:
-    """Dotted keys whose values differ between the flattened ``dicts`` (first ``limit``)."""
+def differing_keys(dicts: list[Mapping[str, Any]], limit: int | None = 4) -> list[str]:
+    """Dotted keys whose values differ between the flattened ``dicts`` (first ``limit``, and
+    how many more; all with ``limit=None``)."""
     flat = [_flatten(d) for d in dicts]
     keys = sorted({k for f in flat for k in f})
     differ = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
-    return differ[:limit] + ([f"{len(differ) - limit} more"] if len(differ) > limit else [])
+    if limit is None or len(differ) <= limit:
+        return differ
+    return differ[:limit] + [f"{len(differ) - limit} more"]
 
 
 def _flatten(obj: Mapping[str, Any], prefix: str = "", depth: int = 2) -> dict[str, Any]:
@@ -370,14 +375,51 @@ def _differ(a: Run, b: Run) -> bool:
 
 
 def _assign_labels(runs: list[Run]) -> None:
-    variants: dict[tuple[str, str, str], set[str]] = {}
+    variants: dict[tuple[str, str, str], dict[str, Run]] = {}
     for r in runs:
-        variants.setdefault((r.protocol, r.method, r.learner), set()).add(r.variant)
+        variants.setdefault((r.protocol, r.method, r.learner), {}).setdefault(r.variant, r)
+    names = {v: name for group in variants.values() for v, name in variant_names(group).items()}
     for r in runs:
         label = entry_name(r.method, r.learner)
         if len(variants[(r.protocol, r.method, r.learner)]) > 1:
-            label += f" [{r.variant[:6]}]"
+            label += f" [{names[r.variant]}]"
         r.label = label
+
+
+#: the longest settings text a label carries; longer ones fall back to the variant hash
+LABEL_WIDTH = 40
+
+
+def variant_names(variants: Mapping[str, Run]) -> dict[str, str]:
+    """A short name per variant of one method x learner: the settings where it departs from
+    the most common value among the variants (``delta=0.0``), or ``default`` where it
+    departs nowhere; the variant hash where that is not short, not plain data, or not
+    unique."""
+    flat = {v: _flatten(r.identity) for v, r in variants.items()}
+    keys = differing_keys([r.identity for r in variants.values()], limit=None)
+    common: dict[str, str | None] = {}
+    for k in keys:
+        counts: dict[str, int] = {}
+        for f in flat.values():
+            counts[_text(f.get(k))] = counts.get(_text(f.get(k)), 0) + 1
+        ranked = sorted(counts.values(), reverse=True)
+        top = max(counts, key=counts.get)
+        common[k] = top if len(ranked) == 1 or ranked[0] > ranked[1] else None  # a strict mode
+    names = {}
+    for v, f in flat.items():
+        parts = [f"{k.rsplit('.', 1)[-1]}={_text(f.get(k))}" for k in keys
+                 if _text(f.get(k)) != common[k]]  # fmt: skip
+        text = ", ".join(parts) or "default"
+        plain = all(not k.startswith("data") for k in keys)
+        names[v] = text if plain and len(text) <= LABEL_WIDTH else v[:6]
+    counted: dict[str, int] = {}
+    for name in names.values():
+        counted[name] = counted.get(name, 0) + 1
+    return {v: (n if counted[n] == 1 else f"{n}; {v[:6]}") for v, n in names.items()}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def aggregate(runs: list[Run], metric: str) -> tuple[float, float | None, int]:

@@ -661,8 +661,28 @@ def test_settings_that_only_add_outputs_do_not_split_an_entry(tmp_path):
     rs = load_runs([runs])
     entries = rs.entries("synth-scuba")
     assert sorted(len(v) for v in entries.values()) == [1, 2]
-    assert all(label.startswith("openmede (vclip) [") for label in entries)
+    assert set(entries) == {"openmede (vclip) [lr=0.001]", "openmede (vclip) [lr=0.01]"}
     assert "method_cfg.lr" in rs.variant_notes("synth-scuba")[0]
+
+
+def test_variant_labels_name_what_departs_from_the_most_common_settings(tmp_path):
+    runs = tmp_path / "runs"
+    sets = {k: make_set(k, 8, 0.5, 0) for k in ("ic", "oc")}
+    for seed in (0, 1):  # two seeds of one variant still make one entry
+        write_run(runs, "synth-scuba", "plain", "motion-clip", seed, sets,
+                  world={"p_home": 0.9, "seed": 0})  # fmt: skip
+    write_run(
+        runs, "synth-scuba", "plain", "motion-clip", 0, sets, world={"p_home": 0.9, "seed": 1}
+    )
+    write_run(
+        runs, "synth-scuba", "plain", "motion-clip", 0, sets, world={"p_home": 0.5, "seed": 0}
+    )
+    entries = load_runs([runs]).entries("synth-scuba")
+    assert {label: len(r) for label, r in entries.items()} == {
+        "plain (motion-clip) [default]": 2,
+        "plain (motion-clip) [seed=1]": 1,
+        "plain (motion-clip) [p_home=0.5]": 1,
+    }
 
 
 def test_default_figure_pairs_stay_within_a_learner(runset):

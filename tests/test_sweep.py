@@ -56,6 +56,7 @@ PLAN_RUNS = {
     "embedded-study": 30,
     "embedded-table4": 36,
     "embedded-dial": 18,
+    "embedded-motion": 2,
 }
 SMALL = {"world.preset": "small"}
 

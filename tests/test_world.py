@@ -362,6 +362,24 @@ def test_caption_word_sensitivity_says_which_words_the_text_tower_reads(small_wo
     assert out["place"].mean_cosine < out["shape"].mean_cosine  # "top left" vs "top": 1-2 words
 
 
+def test_class_text_similarity_is_the_mean_cosine_of_distinct_class_prompts(small_world):
+    import json
+
+    import torch
+
+    from biasbench.world.probes import class_text_similarity, load_world_clip
+
+    (result,) = class_text_similarity(small_world).values()
+    model, tokenizer = load_world_clip(small_world)
+    names = json.loads(small_world.world_json.read_text())["class_names"]
+    with torch.no_grad():
+        text = [model.encode_text(tokenizer([f"a video of a person {n}."]))[0] for n in names]
+    pairs = [(i, j) for i in range(len(names)) for j in range(len(names)) if i != j]
+    by_pair = [torch.cosine_similarity(text[i], text[j], dim=0).item() for i, j in pairs]
+    assert result.captions == len(names) == SMALL.num_classes
+    assert result.mean_cosine == pytest.approx(float(np.mean(by_pair)), abs=1e-4)
+
+
 def _actor_centroids(clips):
     """A hand-made frame encoder: centroid of the pixels that differ from the clip's median."""
     x = clips.astype(np.float32) / 255.0

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             ("clip_frame_differences", lambda: probes.clip_motion_probe(paths)),
             ("clip_actor_position", lambda: probes.actor_position_probe(paths)),
             ("caption_word_sensitivity", lambda: probes.caption_word_sensitivity(paths)),
+            ("class_text_similarity", lambda: probes.class_text_similarity(paths)),
         ):
             t = time.perf_counter()
             out = run()

@@ -314,6 +314,17 @@ def class_text_embeddings(
     return torch.stack(per_class)
 
 
+def class_text_similarity(paths: WorldPaths) -> dict[str, WordSensitivity]:
+    """Mean off-diagonal cosine of the class texts (the zero-shot prompts): near 1 the tiny
+    CLIP cannot tell its classes apart by name (the collapse a video-pretrained CLIP showed
+    at ``p_home`` 0.5)."""
+    model, tokenizer = load_world_clip(paths)
+    names = _manifest(paths)["class_names"]
+    text = class_text_embeddings(model, tokenizer, names).numpy()
+    cosines = (text @ text.T)[~np.eye(len(names), dtype=bool)]
+    return {"class": WordSensitivity("class", round(float(cosines.mean()), 4), len(names))}
+
+
 def frozen_clip_zero_shot(paths: WorldPaths, split: str, num_frames: int = 8) -> ProbeResult:
     """Zero-shot top-1 of the frozen tiny CLIP on ``ic_test`` or ``oc_test``.
 

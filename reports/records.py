@@ -388,6 +388,8 @@ def _assign_labels(runs: list[Run]) -> None:
 
 #: the longest settings text a label carries; longer ones fall back to the variant hash
 LABEL_WIDTH = 40
+#: identity keys that follow from the embedded world's settings (its folder, its CLIP file)
+WORLD_DERIVED = ("data.", "backbone.")
 
 
 def variant_names(variants: Mapping[str, Run]) -> dict[str, str]:
@@ -397,6 +399,8 @@ def variant_names(variants: Mapping[str, Run]) -> dict[str, str]:
     unique."""
     flat = {v: _flatten(r.identity) for v, r in variants.items()}
     keys = differing_keys([r.identity for r in variants.values()], limit=None)
+    if any(k.startswith("world.") for k in keys):  # each world has its own root and weights
+        keys = [k for k in keys if not k.startswith(WORLD_DERIVED)]
     common: dict[str, str | None] = {}
     for k in keys:
         counts: dict[str, int] = {}

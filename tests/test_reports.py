@@ -710,7 +710,8 @@ def test_dial_figure_plots_each_runs_metrics_against_its_worlds_p_home(tmp_path)
             sets = {k: make_set(k, 40, r, shift=1, ids_from="oc" if k == "scufo" else "")
                     for k, r in rates.items()}  # fmt: skip
             write_run(runs, "synth-scuba", method, "motion-clip", 0, sets, embedded=True,
-                      world={"clip_corpus": "photos", "p_home": p_home})  # fmt: skip
+                      world={"clip_corpus": "photos", "p_home": p_home},
+                      data_root=f"/cache/world-{p_home}")  # fmt: skip
             for m in ooc_metrics(sets):
                 expected[(f"{method} (motion-clip)", p_home, m.name)] = m.value
     # a run of the default world (p_home not set) is not a point of the dial
@@ -729,6 +730,9 @@ def test_dial_figure_plots_each_runs_metrics_against_its_worlds_p_home(tmp_path)
         assert row.value == pytest.approx(expected[(row.entry, row.x, row.metric)])
     ic = data[(data.metric == "ic_top1") & (data.entry == "plain (motion-clip)")]
     assert list(ic.sort_values("x")["value"]) == pytest.approx([45.0, 60.0, 90.0])
+    # each world has its own folder: labels name the world setting, not the data roots
+    labels = set(load_runs([runs]).entries("synth-scuba"))
+    assert "zero-shot (motion-clip) [p_home=0.25]" in labels, labels
 
 
 def test_one_world_draws_no_dial(tmp_path):

@@ -233,6 +233,7 @@ def dial_figure(
         ax.set_title(DIAL_TITLES.get(name, name), fontsize=10)
         ax.set_xlabel(key, fontsize=9)
         ax.set_ylabel("accuracy (%)" if name != "contrasted" else "share of videos (%)", fontsize=9)
+        ax.set_ylim(bottom=0, top=max(5.0, 1.1 * float(sub["value"].max())))  # no zoom on noise
         ax.tick_params(labelsize=8)
         ax.grid(color="0.92", linewidth=0.6)
     seeds = data.groupby(["entry", "x", "metric"])["seed"].nunique()

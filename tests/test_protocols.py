@@ -211,9 +211,9 @@ def hat_tree(w: World, root: Path) -> None:
         (root / f"actionswap_{kind}_1.pickle").write_bytes(pickle.dumps(pairs))
 
 
-@pytest.fixture(scope="module")
-def data_root(small_world, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
+def official_trees(small_world, root: Path) -> Path:
+    """Every dataset the real protocols read, tiny, in its official layout, under ``root``
+    (UCF-SCUBA aside: the world's own SCUBA folder is one, for whoever links it)."""
     w = World(small_world)
     ucf_tree(w, root / "UCF101")
     hmdb_tree(w, root / "HMDB51")
@@ -225,6 +225,11 @@ def data_root(small_world, tmp_path_factory) -> Path:
     scuba_tree(w, root / "Kinetics-400-SCUBA", "k400_places365.txt", int)
     hat_tree(w, root / "UCF101-HAT")
     return root
+
+
+@pytest.fixture(scope="module")
+def data_root(small_world, tmp_path_factory) -> Path:
+    return official_trees(small_world, tmp_path_factory.mktemp("data"))
 
 
 def _cfg(tmp_path, protocol: str, data_root: Path | None = None, **kw) -> RunConfig:

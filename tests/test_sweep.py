@@ -19,18 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_protocols import (
-    World,
-    b2n_tree,
-    hat_tree,
-    hmdb_label,
-    hmdb_tree,
-    k600_tree,
-    kinetics_tree,
-    scuba_tree,
-    ssv2_tree,
-    ucf_tree,
-)
+from test_protocols import official_trees
 
 from biasbench.cli import main
 from biasbench.config import parse_assignment
@@ -210,18 +199,8 @@ def test_sweep_help_imports_no_torch():
 @pytest.fixture(scope="module")
 def reference_tree(small_world, tmp_path_factory) -> Path:
     """Every dataset the real protocols read, tiny, in its official layout."""
-    root = tmp_path_factory.mktemp("reference")
-    w = World(small_world)
-    ucf_tree(w, root / "UCF101")
-    hmdb_tree(w, root / "HMDB51")
-    kinetics_tree(w, root / "Kinetics-400")
-    k600_tree(w, root / "Kinetics-600")
-    ssv2_tree(w, root / "SSv2")
-    b2n_tree(w, root / "base2novel")
+    root = official_trees(small_world, tmp_path_factory.mktemp("reference"))
     (root / "UCF-SCUBA").symlink_to(small_world.scuba_root)
-    scuba_tree(w, root / "HMDB51-SCUBA", "hmdb51_places365.txt", hmdb_label(w))
-    scuba_tree(w, root / "Kinetics-400-SCUBA", "k400_places365.txt", int)
-    hat_tree(w, root / "UCF101-HAT")
     return root
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from biasbench.harness import build_learner
 from biasbench.models.backbone import BackboneSpec
@@ -16,11 +14,7 @@ SPEC = BackboneSpec("biasbench-tiny-p8-64", None)
 
 @pytest.fixture(scope="module")
 def train_cost():
-    path = Path(__file__).parents[1] / "benchmarks" / "train_cost.py"
-    spec = importlib.util.spec_from_file_location("train_cost", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("train_cost")
 
 
 def _vit_macs(learner, frames: int, keys_per_query: int) -> int:

@@ -3,21 +3,16 @@ with --allow-cpu --quick (tiny CLIP, tiny counts) runs every step and writes its
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    path = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_check")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")

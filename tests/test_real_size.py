@@ -16,26 +16,16 @@ minutes more).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 CPU = torch.device("cpu")
 ARCH = "ViT-B-16"
 UPDATED_BY_DEFAULT = {"vclip"}
 
 
-def _gpu_check():
-    path = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GPU_CHECK = _gpu_check()
+GPU_CHECK = load_benchmark("gpu_check")
 PRESETS = GPU_CHECK.presets("vit-b16")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,8 +196,12 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_workers(num_workers: int | str) -> int:
+    """Loader workers per process: ``auto`` counts the cores this process may use (a SLURM
+    or taskset CPU set, shared among torchrun's ranks on the node), not the machine's."""
     if num_workers == "auto":
-        return max(0, min(4, (os.cpu_count() or 1) - 1))
+        from biasbench.data.loader import auto_num_workers
+
+        return auto_num_workers()
     return int(num_workers)
 
 

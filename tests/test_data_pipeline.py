@@ -315,5 +315,21 @@ def test_loader_options():
     assert 0 <= auto_num_workers() <= 4 and auto_num_workers(num_batches=1) <= 1
     loader = make_loader(list(range(10)), 4, shuffle=False, num_workers="auto", seed=0)
     assert loader.num_workers == auto_num_workers(num_batches=3)
+    explicit = make_loader(list(range(10)), 4, shuffle=False, num_workers=8, seed=0)
+    assert explicit.num_workers == 3  # never more workers than batches
+
+
+def test_auto_workers_count_the_cores_this_process_may_use(monkeypatch):
+    """A SLURM job given 2 CPUs of a 64-core node gets 1 worker, not 4; torchrun's 2 ranks
+    on those 2 CPUs get none each (the run's resolved count is the loader's count)."""
+    from biasbench.resolve import resolve_workers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert resolve_workers("auto") == auto_num_workers() == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert resolve_workers("auto") == 0
+    assert resolve_workers(3) == 3
     with pytest.raises(ValueError, match="sampler"):
         make_loader([], 2, shuffle=True, num_workers=0, seed=0, sampler=[0])

@@ -29,6 +29,7 @@ from biasbench.data.videoset import VideoRecord, VideoSet
 from biasbench.errors import ConfigError
 from biasbench.method import FitContext
 from biasbench.protocol import TrainRequest
+from biasbench.sweep.state import progress
 from biasbench.training import checkpoint as ckpt
 from biasbench.training.averaging import UniformAverage, WeightAverage, uniform_average
 from biasbench.training.data import ShardedBatchOrder
@@ -389,6 +390,11 @@ def test_killed_after_first_epoch_resumes_to_the_same_result(tmp_path, toys):
     assert killed.returncode == -signal.SIGKILL
     assert (tmp_path / "b" / "checkpoints" / "last.pt").is_file()
     assert not (tmp_path / "b.pt").exists()
+    # what `biasbench sweep status` says of such a record: how far its training got
+    record = tmp_path / "record"
+    (record / "train").mkdir(parents=True)
+    (record / "train" / "main").symlink_to(tmp_path / "b")
+    assert progress(record) == "training epoch 1/3 (update 3/9)"
     resumed = run_worker(tmp_path, job, "resumed")
     assert resumed.returncode == 0, resumed.stderr
     a, b = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")

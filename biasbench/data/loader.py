@@ -225,8 +225,10 @@ def make_loader(
         raise ValueError("pass shuffle=False with a sampler: the sampler decides the order")
     if shuffle:
         sampler = EpochShuffle(dataset, seed)
+    batches = -(-len(dataset) // batch_size)  # type: ignore[arg-type]
     if num_workers == "auto":
-        num_workers = auto_num_workers(-(-len(dataset) // batch_size))
+        num_workers = auto_num_workers(batches)
+    num_workers = min(num_workers, batches)  # a worker without a batch only costs a fork
     extra: dict[str, Any] = {}
     if num_workers > 0:
         extra = {

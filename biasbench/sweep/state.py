@@ -112,7 +112,8 @@ def run_status(
     if (path / MARKER).is_file():
         return RunStatus(spec, DONE, path, "", attempt)
     if lock_held(path):
-        return RunStatus(spec, RUNNING, path, RunLock(path).holder(), attempt)
+        note = "; ".join(filter(None, [RunLock(path).holder(), progress(path)]))
+        return RunStatus(spec, RUNNING, path, note, attempt)
     if attempt is not None and attempt.failed:
         return RunStatus(spec, FAILED, path, attempt.describe(), attempt)
     queued = _queued(attempt, job_state)
@@ -120,8 +121,35 @@ def run_status(
         note = f"SLURM job {attempt.job_id}: {queued}"
         return RunStatus(spec, PENDING, path, note, attempt, attempt.job_id)
     partial = (path / "config.json").is_file()
-    note = "partial record: resumes where it stopped" if partial else ""
+    done_so_far = progress(path) if partial else ""
+    note = f"partial record ({done_so_far}): resumes where it stopped" if done_so_far else ""
+    note = note or ("partial record: resumes where it stopped" if partial else "")
     return RunStatus(spec, PENDING, path, note, attempt)
+
+
+def progress(folder: Path) -> str:
+    """How far a run's record has got, e.g. ``training epoch 7/12 (update 905/1680)`` or
+    ``2 set(s) scored``; empty when the record says nothing yet. Read from the training log
+    (``train/<episode>/steps.csv`` and ``resolved_settings.json``) and the saved sets."""
+    import csv
+    import json
+
+    parts = []
+    for episode in sorted(Path(folder).glob("train/*/")):
+        try:
+            settings = json.loads((episode / "resolved_settings.json").read_text())
+            with open(episode / "steps.csv", newline="") as f:
+                last = list(csv.DictReader(f))[-1]
+            epochs, total = settings["settings"]["epochs"], settings["total_updates"]
+            done = int(last["step"]) + 1
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            continue
+        if done < total:
+            parts.append(f"training epoch {last['epoch']}/{epochs} (update {done}/{total})")
+    scored = len(list(Path(folder).glob("predictions/*/*/predictions.npz")))
+    if scored:
+        parts.append(f"{scored} set(s) scored")
+    return ", ".join(parts)
 
 
 def _queued(attempt: Attempt | None, job_state) -> str | None:

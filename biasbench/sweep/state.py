@@ -120,10 +120,10 @@ def run_status(
     if queued:
         note = f"SLURM job {attempt.job_id}: {queued}"
         return RunStatus(spec, PENDING, path, note, attempt, attempt.job_id)
-    partial = (path / "config.json").is_file()
-    done_so_far = progress(path) if partial else ""
-    note = f"partial record ({done_so_far}): resumes where it stopped" if done_so_far else ""
-    note = note or ("partial record: resumes where it stopped" if partial else "")
+    note = ""
+    if (path / "config.json").is_file():
+        so_far = progress(path)
+        note = f"partial record{f' ({so_far})' if so_far else ''}: resumes where it stopped"
     return RunStatus(spec, PENDING, path, note, attempt)
 
 

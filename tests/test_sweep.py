@@ -321,6 +321,9 @@ def test_a_locked_record_reads_as_running(local_sweep, tmp_path):
     finally:
         lock.release()
     assert run_status(spec, log).state == PENDING
+    (st.path / "config.json").write_text("{}")  # a partial record: started, never completed
+    partial = run_status(spec, log)
+    assert partial.state == PENDING and partial.note == "partial record: resumes where it stopped"
 
 
 def test_submitit_local_executor_gives_the_local_launchers_records(local_sweep, tmp_path):

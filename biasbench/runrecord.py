@@ -459,12 +459,7 @@ class RunRecordData:
 
     def set_keys(self) -> list[tuple[str, str]]:
         """``(episode, set)`` of every stored prediction file."""
-        root = self.path / "predictions"
-        if self.schema_version >= 2:
-            return sorted(
-                (p.parent.parent.name, p.parent.name) for p in root.glob("*/*/predictions.npz")
-            )
-        return sorted((p.parent.name, p.stem) for p in root.glob("*/*.npz"))
+        return stored_set_keys(self.path, self.schema_version)
 
     def set_file(self, episode: str, key: str) -> Path:
         base = self.path / "predictions" / episode
@@ -472,6 +467,16 @@ class RunRecordData:
 
     def load_set(self, episode: str, key: str) -> SetResult:
         return load_set_file(self.set_file(episode, key), key)
+
+
+def stored_set_keys(path: Path, schema_version: int = SCHEMA_VERSION) -> list[tuple[str, str]]:
+    """``(episode, set)`` of every prediction file stored in a run folder, complete or not."""
+    root = Path(path) / "predictions"
+    if schema_version >= 2:
+        return sorted(
+            (p.parent.parent.name, p.parent.name) for p in root.glob("*/*/predictions.npz")
+        )
+    return sorted((p.parent.name, p.stem) for p in root.glob("*/*.npz"))
 
 
 def read_record(path: Path | str) -> RunRecordData:

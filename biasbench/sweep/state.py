@@ -134,11 +134,15 @@ def progress(folder: Path) -> str:
     import csv
     import json
 
+    from biasbench.runrecord import stored_set_keys
+    from biasbench.training.logs import STEPS
+    from biasbench.training.loop import RESOLVED
+
     parts = []
     for episode in sorted(Path(folder).glob("train/*/")):
         try:
-            settings = json.loads((episode / "resolved_settings.json").read_text())
-            with open(episode / "steps.csv", newline="") as f:
+            settings = json.loads((episode / RESOLVED).read_text())
+            with open(episode / STEPS, newline="") as f:
                 last = list(csv.DictReader(f))[-1]
             epochs, total = settings["settings"]["epochs"], settings["total_updates"]
             done = int(last["step"]) + 1
@@ -146,7 +150,7 @@ def progress(folder: Path) -> str:
             continue
         if done < total:
             parts.append(f"training epoch {last['epoch']}/{epochs} (update {done}/{total})")
-    scored = len(list(Path(folder).glob("predictions/*/*/predictions.npz")))
+    scored = len(stored_set_keys(folder))
     if scored:
         parts.append(f"{scored} set(s) scored")
     return ", ".join(parts)

@@ -7,6 +7,13 @@ the IC, OC and training sets come from. Reported (StillMix / Open-MeDe): IC and 
 top-5, their harmonic mean, SCUFO top-1 (a motion-reliant model should fail it: lower is
 better) and contrasted accuracy (OC right AND SCUFO wrong, paired by video id).
 
+Where the protocol knows which in-context videos show their action on its usual scene (the
+embedded world does: every video is on its action's *home* scene or away from it), the IC set
+is also scored on each such group alone (``ic_home_top1``, ``ic_away_top1``): the
+bias-aligned and bias-conflicting accuracies of the debiasing literature. A model that knows
+only the scene scores every home video and no away video, so ``ic_top1`` alone cannot tell
+it from one that recognises the action.
+
 A SCUBA OC set pools every background source read (ids ``<source>/<video>``): the metrics
 above pool them all, and each source is also scored alone as the SCUBA paper reports it
 (``oc_places365_top1``, ``scufo_vqgan_top1``, ``contrasted_stripes``, ...). Scoring the pooled
@@ -17,7 +24,7 @@ together, at a third of the inference.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,12 +39,14 @@ from biasbench.protocols.sources import (
     kinetics_train,
     read_scuba_sources,
     world_list,
+    world_manifest,
     world_scuba,
 )
 from biasbench.results import Metric, SetResult
 
 IC, OC, SCUFO = "ic", "oc", "scufo"
 OOC_ORDER = ("ic_top1", "ic_top5", "oc_top1", "oc_top5", "hm_top1", "scufo_top1", "contrasted")
+WORLD_OOC_ORDER = (*OOC_ORDER, "ic_home_top1", "ic_away_top1")  # the world knows home scenes
 
 
 def source_metric_names(source: str) -> tuple[str, ...]:
@@ -49,6 +58,30 @@ def source_metric_names(source: str) -> tuple[str, ...]:
 SCUBA_ORDER = OOC_ORDER + tuple(n for s in SCUBA_SOURCES for n in source_metric_names(s))
 
 
+@dataclass(frozen=True)
+class VideoGroup:
+    """Named in-context videos scored alone as well (``ic_<name>_top1``); ``note`` says what
+    they share."""
+
+    ids: frozenset[str]
+    note: str
+
+
+def subset(
+    res: SetResult, keep: np.ndarray, key: str, unreadable: list[dict[str, str]]
+) -> SetResult:
+    """The videos of ``res`` that ``keep`` (a boolean mask over ``res.ids``) selects."""
+    return SetResult(
+        key=key,
+        ids=[i for i, k in zip(res.ids, keep.tolist(), strict=True) if k],
+        labels=res.labels[keep],
+        scores=res.scores[keep],
+        class_names=res.class_names,
+        unreadable=unreadable,
+        embeddings=None if res.embeddings is None else res.embeddings[keep],
+    )
+
+
 def split_by_source(res: SetResult) -> dict[str, SetResult]:
     """A pooled result's per-source parts (ids ``<source>/<video>``, unreadable ones included,
     so a source nothing of which could be read still appears); ``{}`` if any id names none."""
@@ -56,28 +89,40 @@ def split_by_source(res: SetResult) -> dict[str, SetResult]:
     if not all(SOURCE_SEP in i for i in [*res.ids, *unreadable]):
         return {}
     source_of = [i.partition(SOURCE_SEP)[0] for i in res.ids]
-    parts = {}
-    for s in dict.fromkeys([*source_of, *(u.partition(SOURCE_SEP)[0] for u in unreadable)]):
-        keep = np.asarray([x == s for x in source_of], dtype=bool)
-        parts[s] = SetResult(
-            key=f"{res.key}-{s}",
-            ids=[i for i, x in zip(res.ids, source_of, strict=True) if x == s],
-            labels=res.labels[keep],
-            scores=res.scores[keep],
-            class_names=res.class_names,
-            unreadable=[u for u in res.unreadable if u["video_id"].startswith(s + SOURCE_SEP)],
-            embeddings=None if res.embeddings is None else res.embeddings[keep],
+    return {
+        s: subset(
+            res,
+            np.asarray([x == s for x in source_of], dtype=bool),
+            f"{res.key}-{s}",
+            [u for u in res.unreadable if u["video_id"].startswith(s + SOURCE_SEP)],
         )
-    return parts
+        for s in dict.fromkeys([*source_of, *(u.partition(SOURCE_SEP)[0] for u in unreadable)])
+    }
 
 
-def ooc_metrics(sets: dict[str, SetResult], prefix: str = "") -> list[Metric]:
+def group_metrics(ic: SetResult, groups: dict[str, VideoGroup], prefix: str = "") -> list[Metric]:
+    """IC top-1 of each group's scored videos alone; a group none of whose videos was scored
+    (every video home, say) gets no metric rather than an accuracy of nothing."""
+    out = []
+    for name, group in groups.items():
+        keep = np.asarray([i in group.ids for i in ic.ids], dtype=bool)
+        if keep.any():
+            part = subset(ic, keep, f"{ic.key}-{name}", [])
+            out.append(Metric(f"{prefix}ic_{name}_top1", part.top1(), n=part.n, note=group.note))
+    return out
+
+
+def ooc_metrics(
+    sets: dict[str, SetResult], prefix: str = "", ic_groups: dict[str, VideoGroup] | None = None
+) -> list[Metric]:
     """Metrics of one episode holding sets ``ic``, ``oc`` and optionally ``scufo``; an OC set
-    pooling several named sources adds every source's own metrics after the pooled ones."""
+    pooling several named sources adds every source's own metrics after the pooled ones, and
+    ``ic_groups`` add the IC top-1 of each group alone."""
     ic, oc, fo = sets[IC], sets[OC], sets.get(SCUFO)
     out = [
         Metric(f"{prefix}ic_top1", ic.top1(), n=ic.n),
         Metric(f"{prefix}ic_top5", ic.top5(), n=ic.n),
+        *group_metrics(ic, ic_groups or {}, prefix),
         *_oc_metrics(ic, oc, fo, prefix, ""),
     ]
     fo_parts = split_by_source(fo) if fo is not None else {}
@@ -137,6 +182,15 @@ class OutOfContextProtocol(Protocol):
 
         scufo: bool = True
 
+    def __init__(self, settings: Any = None):
+        super().__init__(settings)
+        self._ic_groups: dict[str, VideoGroup] = {}  # found by episodes(), scored by aggregate()
+
+    def in_context_groups(self, data: DataContext, ic: VideoSet) -> dict[str, VideoGroup]:
+        """Groups of IC videos also scored alone (``ic_<name>_top1``); none unless the
+        protocol knows which videos show their action on its usual scene."""
+        return {}
+
     def in_context_set(self, data: DataContext) -> VideoSet:
         """The in-context test set; its classes are the vocabulary of every set."""
         raise NotImplementedError
@@ -152,14 +206,17 @@ class OutOfContextProtocol(Protocol):
     def episodes(self, data: DataContext, with_train: bool = True) -> list[Episode]:
         ic = self.in_context_set(data)
         oc = self.out_of_context_set(data, ic.class_names)
-        evals = [EvalRequest(IC, ic, "in"), EvalRequest(OC, oc, "out")]
+        self._ic_groups = self.in_context_groups(data, ic)
+        counts = {name: len(g.ids) for name, g in self._ic_groups.items()}
+        info = {"groups": counts} if counts else {}
+        evals = [EvalRequest(IC, ic, "in", info=info), EvalRequest(OC, oc, "out")]
         if self.settings.scufo:
             evals.append(EvalRequest(SCUFO, oc, "out", repeat_one_frame=True))
         train = self.training_set(data) if with_train else None
         return [Episode("main", train, evals)]
 
     def aggregate(self, results: dict[str, dict[str, SetResult]]) -> list[Metric]:
-        return ooc_metrics(results["main"])
+        return ooc_metrics(results["main"], ic_groups=self._ic_groups)
 
 
 class ScubaProtocol(OutOfContextProtocol):
@@ -189,6 +246,23 @@ class WorldOutOfContextProtocol(WorldProtocol, OutOfContextProtocol):
 
     def in_context_set(self, data: DataContext) -> VideoSet:
         return world_list(data, "test")
+
+    def in_context_groups(self, data: DataContext, ic: VideoSet) -> dict[str, VideoGroup]:
+        """``home``: test videos on their action's home scene; ``away``: the rest, which a
+        model that knows only the scene gets wrong (``world.json`` says which is which)."""
+        home = {v["id"]: v["is_home"] for v in world_manifest(data)["videos"]["ic_test"]}
+        ids = [r.video_id for r in ic.records]
+        return {
+            "home": VideoGroup(
+                frozenset(i for i in ids if home.get(i) is True),
+                "in-context videos on their action's home scene (the scene agrees)",
+            ),
+            "away": VideoGroup(
+                frozenset(i for i in ids if home.get(i) is False),
+                "in-context videos away from their action's home scene: a model that knows "
+                "only the scene gets none right",
+            ),
+        }
 
     def out_of_context_set(self, data: DataContext, class_names: list[str]) -> VideoSet:
         return world_scuba(data, class_names)

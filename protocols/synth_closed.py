@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from biasbench.protocol import ReportSpec
-from biasbench.protocols.ooc import OOC_ORDER, OutOfContextProtocol, WorldOutOfContextProtocol
+from biasbench.protocols.ooc import (
+    WORLD_OOC_ORDER,
+    OutOfContextProtocol,
+    WorldOutOfContextProtocol,
+)
 
 
 class SynthClosed(WorldOutOfContextProtocol):
@@ -20,7 +24,7 @@ class SynthClosed(WorldOutOfContextProtocol):
 
     name = "synth-closed"
     summary = "embedded world: closed-set IC + OC, HM"
-    report = ReportSpec("closed", "World", OOC_ORDER)
+    report = ReportSpec("closed", "World", WORLD_OOC_ORDER)
 
     @dataclass(frozen=True)
     class Settings(OutOfContextProtocol.Settings):

@@ -10,7 +10,7 @@ source, so there are no per-source metrics.
 from __future__ import annotations
 
 from biasbench.protocol import ReportSpec
-from biasbench.protocols.ooc import OOC_ORDER, WorldOutOfContextProtocol
+from biasbench.protocols.ooc import WORLD_OOC_ORDER, WorldOutOfContextProtocol
 
 
 class SynthScuba(WorldOutOfContextProtocol):
@@ -18,4 +18,4 @@ class SynthScuba(WorldOutOfContextProtocol):
 
     name = "synth-scuba"
     summary = "embedded world: in-context + SCUBA-like out-of-context + SCUFO"
-    report = ReportSpec("ooc", "World", OOC_ORDER)
+    report = ReportSpec("ooc", "World", WORLD_OOC_ORDER)

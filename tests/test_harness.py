@@ -80,6 +80,33 @@ def test_predictions_match_metrics(zero_shot_run):
     assert csv_text.startswith("video_id,")
 
 
+def test_home_and_away_in_context_videos_are_also_scored_apart(zero_shot_run, small_world):
+    """Each group's top-1 recomputed from the stored predictions and world.json; the two
+    groups partition the IC set, so IC top-1 is their size-weighted mean."""
+    from biasbench.runrecord import load_set_file
+
+    _, out = zero_shot_run
+    m = {x.name: x for x in out.metrics}
+    res = load_set_file(out.path / "predictions" / "main" / "ic" / "predictions.npz")
+    manifest = json.loads(small_world.world_json.read_text())
+    home = {v["id"]: v["is_home"] for v in manifest["videos"]["ic_test"]}
+    right = res.scores.argmax(1) == res.labels
+    for name, at_home in (("home", True), ("away", False)):
+        keep = np.array([home[i] is at_home for i in res.ids])
+        metric = m[f"ic_{name}_top1"]
+        assert metric.n == keep.sum() > 0 and metric.higher_is_better
+        assert metric.value == pytest.approx(100 * right[keep].mean())
+    home_m, away_m = m["ic_home_top1"], m["ic_away_top1"]
+    assert home_m.n + away_m.n == m["ic_top1"].n
+    weighted = (home_m.value * home_m.n + away_m.value * away_m.n) / m["ic_top1"].n
+    assert weighted == pytest.approx(m["ic_top1"].value)
+    config = json.loads((out.path / "config.json").read_text())
+    assert config["episodes"]["main"]["evals"]["ic"]["groups"] == {
+        "home": home_m.n,
+        "away": away_m.n,
+    }
+
+
 def test_rerun_reuses_complete_record_and_resumes_partial(zero_shot_run):
     cfg, out = zero_shot_run
     again = run(cfg, progress=False)

@@ -271,3 +271,29 @@ def test_the_embedded_world_keeps_one_unnamed_source(small_world):
     assert "/" not in oc.records[0].video_id and "sources" not in oc.info
     res = _ic_result(episode.evals[1])
     assert split_by_source(res) == {}
+
+
+def test_a_group_with_no_scored_video_gets_no_metric():
+    """Pinned by hand: 3 videos, 2 right; a group of the two right ones scores 100, a group of
+    the wrong one 0, and a group naming only unscored videos is left out (not 0 or NaN)."""
+    from biasbench.protocols.ooc import VideoGroup, group_metrics
+
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]])
+    res = SetResult("ic", ["a", "b", "c"], np.array([0, 1, 1]), scores, CLASSES)
+    groups = {
+        "home": VideoGroup(frozenset({"a", "b"}), "right ones"),
+        "away": VideoGroup(frozenset({"c"}), "wrong one"),
+        "none": VideoGroup(frozenset({"x"}), "never scored"),
+    }
+    got = {m.name: (m.value, m.n, m.note) for m in group_metrics(res, groups)}
+    assert got == {
+        "ic_home_top1": (100.0, 2, "right ones"),
+        "ic_away_top1": (0.0, 1, "wrong one"),
+    }
+
+
+def test_only_the_embedded_world_knows_home_scenes():
+    for name in OOC_PROTOCOLS:
+        order = PROTOCOLS.get(name).report.metric_order
+        world = PROTOCOLS.get(name).embedded
+        assert ("ic_away_top1" in order) == world, name
